@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What can go wrong in storage, typed so callers never parse messages.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum StoreError {
+    /// A single write's condition did not hold.
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled because the conditions of these writes (indexes into the
+    /// submitted list) did not hold. Nothing was written.
+    #[error("transaction cancelled: conditions failed for writes {failed:?}")]
+    TransactionCanceled { failed: Vec<usize> },
+    /// A concurrent transaction touched the same items; nothing was written, retrying may succeed.
+    #[error("transaction conflict")]
+    TransactionConflict,
+    /// An item is over DynamoDB's 400 KB limit.
+    #[error("item too large: {bytes} bytes")]
+    TooLarge { bytes: usize },
+    /// The table (or index) does not exist.
+    #[error("table not found: {0}")]
+    NotFound(String),
+    /// The request itself is malformed: bad cursor, too many writes, a key that is not a string.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The backend cannot be reached or is throttling; retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}

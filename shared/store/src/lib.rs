@@ -1,0 +1,67 @@
+//! Single-table item storage for Thanotopolis.
+//!
+//! Every function stores its data through the [`Store`] trait: items are JSON objects keyed by a
+//! partition key and an optional sort key, with two global secondary indexes, conditional writes,
+//! all-or-nothing transactions and TTL. Two backends implement it with the same observable
+//! behaviour, checked by one contract suite (`tests/tests/store_contract.rs`):
+//!
+//! - [`DynamoStore`]: Amazon DynamoDB (production, and moto server in tests);
+//! - [`SqliteStore`]: an embedded SQLite file (WAL) for one machine, or in memory for tests.
+//!
+//! DynamoDB's limits are enforced on both (400 KB items, 100 writes a transaction, one write per
+//! item a transaction), and items past their TTL attribute are invisible on both. This crate knows
+//! nothing about tenants or HTTP: key formats live in the key module of `thanotopolis-service`.
+
+mod cursor;
+mod dynamo;
+mod error;
+mod limits;
+pub mod schema;
+mod sqlite;
+mod types;
+
+pub use dynamo::DynamoStore;
+pub use error::{StoreError, StoreResult};
+pub use limits::{item_size, MAX_ITEM_BYTES, MAX_TRANSACTION_WRITES};
+pub use schema::{IndexSchema, TableSchema};
+pub use sqlite::SqliteStore;
+pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update, Write};
+
+use async_trait::async_trait;
+
+/// The attribute that holds an item's optimistic-concurrency version ([`Condition::VersionEquals`]).
+pub const VERSION_ATTRIBUTE: &str = "version";
+
+/// Storage for one table. Cheap to share (`Arc<dyn Store>`); every method is one round trip to
+/// the backend (batch gets and counts may page internally), counted by [`Store::round_trips`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The table's key layout.
+    fn schema(&self) -> &'static TableSchema;
+    /// Short backend name for health reports: `"embedded"` or `"dynamodb"`.
+    fn backend(&self) -> &'static str;
+    /// Requests made to the backend since this store was created.
+    fn round_trips(&self) -> u64;
+
+    /// Reads one item; expired items read as absent.
+    async fn get(&self, key: &Key) -> StoreResult<Option<Item>>;
+    /// Reads many items (any number; duplicates are read once). Order is unspecified.
+    async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>>;
+    /// Writes a whole item, replacing any existing one, if `condition` holds.
+    async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()>;
+    /// Updates (or creates) an item if `condition` holds and returns the item as written.
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<Condition>,
+    ) -> StoreResult<Item>;
+    /// Deletes an item if `condition` holds; deleting an absent item is not an error.
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()>;
+    /// One page of items under a partition key, ordered by sort key.
+    async fn query(&self, query: &Query) -> StoreResult<Page>;
+    /// Number of live items a query matches (limit and cursor are ignored).
+    async fn count(&self, query: &Query) -> StoreResult<u64>;
+    /// Applies up to [`MAX_TRANSACTION_WRITES`] writes all or nothing.
+    async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
+}

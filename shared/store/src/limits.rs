@@ -1,0 +1,57 @@
+//! DynamoDB's limits, enforced before a write reaches either backend.
+
+use crate::{Item, StoreError, StoreResult};
+use serde_json::Value;
+
+/// DynamoDB's maximum item size.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's maximum number of writes in one `TransactWriteItems`.
+pub const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// Size of an item as DynamoDB counts it: attribute names plus values, with DynamoDB's
+/// per-type overheads (numbers rounded up to their worst case).
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::String(s) => s.len(),
+        Value::Number(n) => {
+            let digits = n.to_string().chars().filter(char::is_ascii_digit).count();
+            digits.div_ceil(2) + 1
+        }
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+pub(crate) fn check_size(item: &Item) -> StoreResult<()> {
+    let bytes = item_size(item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge { bytes });
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch, the unit of TTL attributes.
+pub(crate) fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether an item's TTL attribute lies in the past. Like DynamoDB, a TTL attribute that is not
+/// a number is ignored.
+pub(crate) fn is_expired(item: &Item, ttl_attribute: &str, now: i64) -> bool {
+    item.get(ttl_attribute)
+        .and_then(Value::as_f64)
+        .is_some_and(|at| at <= now as f64)
+}
