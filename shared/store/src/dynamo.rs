@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
-    ProjectionType, Put, ReturnValue, ScalarAttributeType, Select, TimeToLiveSpecification,
-    TransactWriteItem, Update as UpdateAction,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem,
+    Update as UpdateAction,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -141,7 +141,9 @@ impl DynamoStore {
             Write::Put { item, condition } => {
                 self.schema.key_of(item)?;
                 check_size(item)?;
-                let cond = condition.as_ref().map(|c| expr.condition(c, self.schema, now));
+                let cond = condition
+                    .as_ref()
+                    .map(|c| expr.condition(c, self.schema, now));
                 b.put(
                     Put::builder()
                         .table_name(&self.table)
@@ -159,7 +161,9 @@ impl DynamoStore {
                 condition,
             } => {
                 let update_expr = expr.update(update, self.schema)?;
-                let cond = condition.as_ref().map(|c| expr.condition(c, self.schema, now));
+                let cond = condition
+                    .as_ref()
+                    .map(|c| expr.condition(c, self.schema, now));
                 b.update(
                     UpdateAction::builder()
                         .table_name(&self.table)
@@ -173,7 +177,9 @@ impl DynamoStore {
                 )
             }
             Write::Delete { key, condition } => {
-                let cond = condition.as_ref().map(|c| expr.condition(c, self.schema, now));
+                let cond = condition
+                    .as_ref()
+                    .map(|c| expr.condition(c, self.schema, now));
                 b.delete(
                     Delete::builder()
                         .table_name(&self.table)
@@ -209,19 +215,18 @@ impl DynamoStore {
         let p = e.name(pname);
         let pv = e.value(AttributeValue::S(q.partition.clone()));
         let mut key_cond = format!("{p} = {pv}");
-        if let Some(sname) = sname {
-            let s = e.name(sname);
-            match &q.sort {
-                SortCondition::Any => {}
-                SortCondition::BeginsWith(prefix) => {
-                    let v = e.value(AttributeValue::S(prefix.clone()));
-                    key_cond.push_str(&format!(" AND begins_with({s}, {v})"));
-                }
-                SortCondition::Between(from, to) => {
-                    let a = e.value(AttributeValue::S(from.clone()));
-                    let b = e.value(AttributeValue::S(to.clone()));
-                    key_cond.push_str(&format!(" AND {s} BETWEEN {a} AND {b}"));
-                }
+        match (sname, &q.sort) {
+            (None, _) | (_, SortCondition::Any) => {}
+            (Some(sname), SortCondition::BeginsWith(prefix)) => {
+                let s = e.name(sname);
+                let v = e.value(AttributeValue::S(prefix.clone()));
+                key_cond.push_str(&format!(" AND begins_with({s}, {v})"));
+            }
+            (Some(sname), SortCondition::Between(from, to)) => {
+                let s = e.name(sname);
+                let a = e.value(AttributeValue::S(from.clone()));
+                let b = e.value(AttributeValue::S(to.clone()));
+                key_cond.push_str(&format!(" AND {s} BETWEEN {a} AND {b}"));
             }
         }
         let filter = e.live(self.schema, now_epoch());
@@ -290,9 +295,8 @@ impl Store for DynamoStore {
                 if let Some(mut found) = res.responses {
                     out.extend(self.live_items(found.remove(&self.table).unwrap_or_default())?);
                 }
-                if let Some(unprocessed) = res
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
+                if let Some(unprocessed) =
+                    res.unprocessed_keys.and_then(|mut u| u.remove(&self.table))
                 {
                     pending = unprocessed.keys;
                     attempt += 1;
@@ -468,7 +472,10 @@ impl Store for DynamoStore {
                         .collect();
                     if !failed.is_empty() {
                         Err(StoreError::TransactionCanceled { failed })
-                    } else if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                    } else if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
                         Err(StoreError::TransactionConflict)
                     } else {
                         Err(StoreError::Unavailable(format!(
@@ -522,14 +529,15 @@ impl Expr {
     }
 
     fn condition(&mut self, c: &Condition, schema: &TableSchema, now: i64) -> String {
-        let pk = self.name(schema.partition_key);
         match c {
             Condition::NotExists => {
+                let pk = self.name(schema.partition_key);
                 let ttl = self.name(schema.ttl_attribute);
                 let now = self.value(AttributeValue::N(now.to_string()));
                 format!("(attribute_not_exists({pk}) OR {ttl} <= {now})")
             }
             Condition::Exists => {
+                let pk = self.name(schema.partition_key);
                 let live = self.live(schema, now);
                 format!("attribute_exists({pk}) AND {live}")
             }

@@ -128,7 +128,11 @@ impl Inner {
             let ix = &self.schema.indexes[n];
             // Like DynamoDB, an item is in an index only when it has all its key attributes.
             let (p, s) = (item.get(ix.partition_key)?, item.get(ix.sort_key)?);
-            if sort { s.as_str() } else { p.as_str() }
+            if sort {
+                s.as_str()
+            } else {
+                p.as_str()
+            }
         };
         conn.execute(
             &format!(
@@ -162,7 +166,12 @@ impl Inner {
 
     /// Applies one write inside an open transaction: `Ok(None)` when its condition fails, else
     /// the item as written (`Some(None)` after a delete or check).
-    fn apply(&self, conn: &Connection, write: &Write, now: i64) -> StoreResult<Option<Option<Item>>> {
+    fn apply(
+        &self,
+        conn: &Connection,
+        write: &Write,
+        now: i64,
+    ) -> StoreResult<Option<Option<Item>>> {
         let (key, condition) = match write {
             Write::Put { item, condition } => (self.schema.key_of(item)?, condition.as_ref()),
             Write::Update { key, condition, .. } | Write::Delete { key, condition } => {
@@ -231,7 +240,11 @@ impl Inner {
         if counting {
             return Ok((sql, args));
         }
-        let (dir, op) = if q.forward { ("ASC", ">") } else { ("DESC", "<") };
+        let (dir, op) = if q.forward {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
         if let Some(c) = &q.cursor {
             let pos = cursor::decode(c)?;
             let get = |name: &str| -> StoreResult<String> {
@@ -266,7 +279,9 @@ impl Inner {
 fn parse_body(body: &str) -> StoreResult<Item> {
     match serde_json::from_str(body) {
         Ok(Value::Object(item)) => Ok(item),
-        _ => Err(StoreError::Unavailable("embedded store: corrupt item".into())),
+        _ => Err(StoreError::Unavailable(
+            "embedded store: corrupt item".into(),
+        )),
     }
 }
 
@@ -290,7 +305,10 @@ fn apply_update(
     current: Option<Item>,
     update: &Update,
 ) -> StoreResult<Item> {
-    if let Some(name) = update.attribute_names().find(|n| schema.is_key_attribute(n)) {
+    if let Some(name) = update
+        .attribute_names()
+        .find(|n| schema.is_key_attribute(n))
+    {
         return Err(StoreError::Invalid(format!(
             "cannot update key attribute {name}"
         )));
@@ -395,7 +413,9 @@ impl Store for SqliteStore {
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
-        self.write_one(Write::Put { item, condition }).await.map(drop)
+        self.write_one(Write::Put { item, condition })
+            .await
+            .map(drop)
     }
 
     async fn update(
@@ -442,9 +462,9 @@ impl Store for SqliteStore {
             if let Some(limit) = q.limit {
                 if items.len() > limit as usize {
                     items.truncate(limit as usize);
-                    cursor = items
-                        .last()
-                        .map(|last| cursor::encode(&cursor::position_of(inner.schema, q.index, last)));
+                    cursor = items.last().map(|last| {
+                        cursor::encode(&cursor::position_of(inner.schema, q.index, last))
+                    });
                 }
             }
             Ok(Page { items, cursor })
@@ -456,9 +476,11 @@ impl Store for SqliteStore {
         let q = query.clone();
         self.run(move |inner, conn| {
             let (sql, args) = inner.query_sql(&q, true)?;
-            conn.query_row(&sql, params_from_iter(args.iter()), |row| row.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(sql_error)
+            conn.query_row(&sql, params_from_iter(args.iter()), |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(sql_error)
         })
         .await
     }

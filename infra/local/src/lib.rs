@@ -1,0 +1,151 @@
+//! `thanotopolis-local`: the local stand-in for API Gateway.
+//!
+//! It mounts every function's axum router on one port, and plays API Gateway's WebSocket part:
+//! each socket's handshake, frames and close become `$connect` / `$default` / `$disconnect`
+//! events handed to the realtime function, and the management API
+//! (`POST`/`GET`/`DELETE /@connections/{id}`, 410 `GoneException` for unknown ids) lets the
+//! function answer through `aws-sdk-apigatewaymanagement` exactly as in AWS. API Gateway's
+//! limits are enforced: 128 KB messages (close 1009), 10-minute idle timeout, 2-hour lifetime.
+
+mod sockets;
+
+use anyhow::Context;
+use aws_credential_types::Credentials;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
+use thanotopolis_service::config::{StoreBackend, StoreSettings};
+use thanotopolis_service::{AppState, Stores};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use sockets::Limits;
+
+pub struct GatewayConfig {
+    pub bind: SocketAddr,
+    pub store: StoreSettings,
+}
+
+/// A gateway serving in the background.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    store: StoreSettings,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    pub fn rest_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    pub fn store_description(&self) -> String {
+        match &self.store.backend {
+            StoreBackend::Embedded { data_dir } => {
+                format!("embedded SQLite in {}", data_dir.display())
+            }
+            StoreBackend::Dynamodb { endpoint } => format!(
+                "DynamoDB tables {} and {} at {}",
+                self.store.table,
+                self.store.connections_table,
+                endpoint.as_deref().unwrap_or("the AWS default endpoint")
+            ),
+        }
+    }
+
+    /// Stops accepting connections and waits for the server to finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store, binds the port and serves until [`RunningGateway::stop`].
+pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
+    start_with_limits(config, Limits::API_GATEWAY).await
+}
+
+/// [`start`] with other WebSocket limits (tests shorten the timeouts).
+pub async fn start_with_limits(
+    config: GatewayConfig,
+    limits: Limits,
+) -> anyhow::Result<RunningGateway> {
+    let stores = Stores::open(&config.store)
+        .await
+        .context("cannot open the store")?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let app = AppState::new(stores);
+    let store = config.store;
+    let loopback = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    // The realtime function reaches our @connections API like API Gateway's, signed with
+    // credentials that only this local gateway accepts (it checks no signatures).
+    let sdk = thanotopolis_service::aws::loader()
+        .region(aws_config_region())
+        .credentials_provider(Credentials::new(
+            "thanotopolis-local",
+            "thanotopolis-local",
+            None,
+            None,
+            "thanotopolis-local",
+        ))
+        .load()
+        .await;
+    let realtime = Arc::new(RealtimeState::new(
+        app.clone(),
+        &sdk,
+        ManagementEndpoint::Fixed(format!("http://{loopback}")),
+    ));
+    let gateway = sockets::Gateway::new(realtime, loopback.to_string(), limits);
+    let router = thanotopolis_service::with_fallbacks(
+        thanotopolis_health::router(app.clone()).merge(gateway.management_router()),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        gateway.clone(),
+        sockets::upgrade,
+    ));
+
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = signal.await;
+        })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "local gateway stopped");
+        }
+    });
+    Ok(RunningGateway {
+        addr,
+        app,
+        store,
+        shutdown,
+        task,
+    })
+}
+
+fn aws_config_region() -> aws_config::Region {
+    aws_config::Region::new(
+        thanotopolis_service::config::env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+    )
+}
+
+/// How long API Gateway lets a WebSocket connection idle, and live at most.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);

@@ -1,0 +1,51 @@
+use clap::Parser;
+use std::net::{IpAddr, SocketAddr};
+use thanotopolis_local::{start, GatewayConfig};
+use thanotopolis_service::config::StoreArgs;
+
+/// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes,
+/// WebSocket connections and the `@connections` management API, all on one port.
+#[derive(Parser)]
+#[command(name = "thanotopolis-local", version)]
+struct Args {
+    /// Port for REST and WebSocket (the frontend's default backend is localhost:8000).
+    #[arg(long, env = "THANOTOPOLIS_PORT", default_value_t = 8000)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "THANOTOPOLIS_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    thanotopolis_service::telemetry::init();
+    let args = Args::parse();
+    let settings = args.store.settings();
+    let gateway = start(GatewayConfig {
+        bind: SocketAddr::new(args.host, args.port),
+        store: settings,
+    })
+    .await?;
+    println!("thanotopolis-local is running");
+    println!("  REST        {}", gateway.rest_url());
+    println!(
+        "  WebSocket   {}/?conversation_id=ID&token=JWT",
+        gateway.ws_url()
+    );
+    println!(
+        "              {}/api/ws/conversations/ID?token=JWT",
+        gateway.ws_url()
+    );
+    println!(
+        "  @connections {}/@connections/CONNECTION_ID",
+        gateway.rest_url()
+    );
+    println!("  health      {}/health", gateway.rest_url());
+    println!("  store       {}", gateway.store_description());
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    gateway.stop().await;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! AWS SDK configuration, built once per process. TLS goes through one rustls + ring client
+//! (aws-lc, the SDK default, costs minutes of C compile on a cold build).
+
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// The standard AWS configuration chain (region, credentials, `AWS_ENDPOINT_URL_*`) with the
+/// shared HTTP client, for callers that adjust it before loading.
+pub fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+    )
+}
+
+/// Loads the standard AWS configuration.
+pub async fn sdk_config() -> SdkConfig {
+    loader().load().await
+}

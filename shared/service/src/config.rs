@@ -1,0 +1,107 @@
+//! Settings from the environment. Names are part of the operator interface (README).
+
+use std::path::PathBuf;
+
+/// `THANOTOPOLIS_TABLE`: the single table's name.
+pub const DEFAULT_TABLE: &str = "thanotopolis";
+/// `THANOTOPOLIS_CONNECTIONS_TABLE`: the WebSocket connections table's name.
+pub const DEFAULT_CONNECTIONS_TABLE: &str = "thanotopolis-connections";
+/// `THANOTOPOLIS_DATA_DIR` default for the embedded store, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = ".thanotopolis/data";
+
+/// Where items live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// SQLite file `thanotopolis.db` under this directory.
+    Embedded { data_dir: PathBuf },
+    /// Amazon DynamoDB (or any DynamoDB API); `endpoint` overrides the SDK's default.
+    Dynamodb { endpoint: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub table: String,
+    pub connections_table: String,
+    /// Create missing tables at start (local runs and tests; deployments use the template).
+    pub create_tables: bool,
+}
+
+impl StoreSettings {
+    /// Reads `THANOTOPOLIS_STORE` (`dynamodb`, the default, or `embedded`),
+    /// `THANOTOPOLIS_DATA_DIR`, `THANOTOPOLIS_TABLE`, `THANOTOPOLIS_CONNECTIONS_TABLE` and
+    /// `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub fn from_env() -> Result<Self, String> {
+        let backend = match env("THANOTOPOLIS_STORE").as_deref() {
+            None | Some("dynamodb") => StoreBackend::Dynamodb {
+                endpoint: env("AWS_ENDPOINT_URL_DYNAMODB"),
+            },
+            Some("embedded") => StoreBackend::Embedded {
+                data_dir: env("THANOTOPOLIS_DATA_DIR")
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+                    .into(),
+            },
+            Some(other) => {
+                return Err(format!(
+                    "THANOTOPOLIS_STORE must be `dynamodb` or `embedded`, not {other:?}"
+                ))
+            }
+        };
+        Ok(StoreSettings {
+            backend,
+            table: env("THANOTOPOLIS_TABLE").unwrap_or_else(|| DEFAULT_TABLE.into()),
+            connections_table: env("THANOTOPOLIS_CONNECTIONS_TABLE")
+                .unwrap_or_else(|| DEFAULT_CONNECTIONS_TABLE.into()),
+            create_tables: false,
+        })
+    }
+}
+
+/// A non-empty environment variable.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The store flags of the operator binaries (`thanotopolis-local`, `thanotopolis-admin`), each
+/// also readable from the environment variable the functions use.
+#[cfg(feature = "cli")]
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Where items live: an embedded SQLite file, or DynamoDB.
+    #[arg(long, env = "THANOTOPOLIS_STORE", default_value = "embedded", value_parser = ["embedded", "dynamodb"])]
+    pub store: String,
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "THANOTOPOLIS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// DynamoDB endpoint (e.g. http://127.0.0.1:5000 for a local DynamoDB API).
+    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Name of the single table.
+    #[arg(long, env = "THANOTOPOLIS_TABLE", default_value = DEFAULT_TABLE)]
+    pub table: String,
+    /// Name of the WebSocket connections table.
+    #[arg(long, env = "THANOTOPOLIS_CONNECTIONS_TABLE", default_value = DEFAULT_CONNECTIONS_TABLE)]
+    pub connections_table: String,
+}
+
+#[cfg(feature = "cli")]
+impl StoreArgs {
+    /// Settings for a local run: missing DynamoDB tables are created.
+    pub fn settings(&self) -> StoreSettings {
+        let backend = if self.store == "dynamodb" {
+            StoreBackend::Dynamodb {
+                endpoint: self.dynamodb_endpoint.clone(),
+            }
+        } else {
+            StoreBackend::Embedded {
+                data_dir: self.data_dir.clone(),
+            }
+        };
+        StoreSettings {
+            backend,
+            table: self.table.clone(),
+            connections_table: self.connections_table.clone(),
+            create_tables: true,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The ground every Thanotopolis function stands on.
+//!
+//! - [`config`]: settings read from the environment, once, at cold start;
+//! - [`AppState`]: the stores and settings handed to every router;
+//! - [`ApiError`]: the one error type of the HTTP layer, rendered as `{"detail": ...}` in one place;
+//! - [`Json`]: JSON body input with size caps and the contract's 422 shape;
+//! - [`telemetry`]: structured `tracing` logs (JSON inside Lambda);
+//! - [`lambda`]: the two-line `main` of a REST function.
+//!
+//! Domain logic does not live here; this crate only wires and translates.
+
+pub mod aws;
+pub mod config;
+mod error;
+mod json;
+pub mod lambda;
+mod state;
+pub mod telemetry;
+
+pub use error::{ApiError, ApiResult, FieldError};
+pub use json::{Json, MAX_JSON_BODY_BYTES};
+pub use state::{AppState, Stores};
+
+/// Adds the contract's answers for unknown paths (404 `Not Found`) and methods (405).
+pub fn with_fallbacks(router: axum::Router) -> axum::Router {
+    router
+        .fallback(|| async { ApiError::not_found("Not Found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}

@@ -1,0 +1,78 @@
+use crate::config::{StoreBackend, StoreSettings};
+use std::sync::Arc;
+use std::time::Instant;
+use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
+use thanotopolis_store::{DynamoStore, SqliteStore, Store, StoreError};
+
+/// The two tables: the single table of tenant data and the WebSocket connections table.
+#[derive(Clone)]
+pub struct Stores {
+    pub main: Arc<dyn Store>,
+    pub connections: Arc<dyn Store>,
+}
+
+impl Stores {
+    /// Opens both tables as configured, creating them when `settings.create_tables` is set.
+    pub async fn open(settings: &StoreSettings) -> Result<Stores, StoreError> {
+        match &settings.backend {
+            StoreBackend::Embedded { data_dir } => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+                })?;
+                let file = data_dir.join("thanotopolis.db");
+                Ok(Stores {
+                    main: Arc::new(SqliteStore::open(&file, &settings.table, &MAIN_TABLE)?),
+                    connections: Arc::new(SqliteStore::open(
+                        &file,
+                        &settings.connections_table,
+                        &CONNECTIONS_TABLE,
+                    )?),
+                })
+            }
+            StoreBackend::Dynamodb { endpoint } => {
+                let sdk = crate::aws::sdk_config().await;
+                let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+                if let Some(endpoint) = endpoint {
+                    conf = conf.endpoint_url(endpoint);
+                }
+                let client = aws_sdk_dynamodb::Client::from_conf(conf.build());
+                let main = DynamoStore::new(client.clone(), &settings.table, &MAIN_TABLE);
+                let connections =
+                    DynamoStore::new(client, &settings.connections_table, &CONNECTIONS_TABLE);
+                if settings.create_tables {
+                    main.ensure_table().await?;
+                    connections.ensure_table().await?;
+                }
+                Ok(Stores {
+                    main: Arc::new(main),
+                    connections: Arc::new(connections),
+                })
+            }
+        }
+    }
+
+    /// Fresh in-memory tables, for tests.
+    pub fn in_memory() -> Result<Stores, StoreError> {
+        Ok(Stores {
+            main: Arc::new(SqliteStore::in_memory(&MAIN_TABLE)?),
+            connections: Arc::new(SqliteStore::in_memory(&CONNECTIONS_TABLE)?),
+        })
+    }
+}
+
+/// Everything a request handler may use, built once per process (per Lambda cold start).
+#[derive(Clone)]
+pub struct AppState {
+    pub stores: Stores,
+    /// When this process started, for `/status` uptime.
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(stores: Stores) -> Self {
+        AppState {
+            stores,
+            started: Instant::now(),
+        }
+    }
+}
