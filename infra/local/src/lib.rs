@@ -31,6 +31,7 @@ pub struct GatewayConfig {
 pub struct RunningGateway {
     pub addr: SocketAddr,
     pub app: AppState,
+    sockets: sockets::Gateway,
     store: StoreSettings,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
@@ -43,6 +44,11 @@ impl RunningGateway {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// Ids of the WebSocket connections open right now.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.sockets.connection_ids()
     }
 
     pub fn store_description(&self) -> String {
@@ -109,6 +115,7 @@ pub async fn start_with_limits(
         ManagementEndpoint::Fixed(format!("http://{loopback}")),
     ));
     let gateway = sockets::Gateway::new(realtime, loopback.to_string(), limits);
+    let sockets = gateway.clone();
     let router = thanotopolis_service::with_fallbacks(
         thanotopolis_health::router(app.clone()).merge(gateway.management_router()),
     )
@@ -134,6 +141,7 @@ pub async fn start_with_limits(
     Ok(RunningGateway {
         addr,
         app,
+        sockets,
         store,
         shutdown,
         task,

@@ -78,6 +78,15 @@ impl Gateway {
             .cloned()
     }
 
+    pub(crate) fn connection_ids(&self) -> Vec<String> {
+        self.sockets
+            .lock()
+            .expect("socket registry lock is never poisoned: no panics while held")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     fn insert(&self, id: &str, socket: Socket) {
         self.sockets
             .lock()
@@ -266,6 +275,7 @@ async fn session(
     });
 
     let deadline = Instant::now() + gw.limits.max_lifetime;
+    let mut writer = writer;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(gw.limits.idle_timeout, stream.next()) => next,
@@ -273,6 +283,9 @@ async fn session(
                 gw.send(&id, Outbound::Close(1001, "Going away"));
                 break;
             }
+            // The writer ends after sending a close frame (or when the socket broke): the
+            // connection is over, whatever the client still has in flight.
+            _ = &mut writer => break,
         };
         let (body, base64) = match next {
             Err(_idle) => {
@@ -305,7 +318,11 @@ async fn session(
     }
 
     gw.remove(&id);
-    let _ = writer.await;
+    if !writer.is_finished() {
+        // Give a close frame queued just now a moment to go out.
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+        writer.abort();
+    }
     gw.dispatch(gw.event("$disconnect", &id, connected_at))
         .await;
 }

@@ -1,0 +1,272 @@
+//! The local gateway as its users meet it: REST health over HTTP, and the API Gateway
+//! WebSocket emulation (events to the realtime function, `@connections`, limits) over real
+//! sockets, on both store backends.
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use thanotopolis_local::Limits;
+use thanotopolis_store::Key;
+use thanotopolis_tests::{on_both_backends, Backend, TestApp};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, path: &str) -> Socket {
+    let (socket, response) = tokio_tungstenite::connect_async(app.ws_url(path))
+        .await
+        .expect("websocket handshake");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next text frame as JSON, failing after a few seconds of silence.
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("socket open")
+            .expect("valid frame");
+        match msg {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// The close frame's code, once the server closes.
+async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("close within 10 s")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// The id of the only open connection.
+async fn only_connection(app: &TestApp) -> String {
+    let ids = app.gateway.connection_ids();
+    assert_eq!(ids.len(), 1, "exactly one socket open: {ids:?}");
+    ids[0].clone()
+}
+
+/// Polls until `check` holds, for effects that follow a socket's close asynchronously.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 5 s");
+}
+
+async fn health_reports_a_reachable_store(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "healthy");
+    let expected_backend = match backend {
+        Backend::Embedded => "embedded",
+        Backend::Dynamodb => "dynamodb",
+    };
+    assert_eq!(body["store"]["backend"], expected_backend);
+    assert_eq!(body["store"]["tables"]["main"]["status"], "ok");
+    assert_eq!(body["store"]["tables"]["connections"]["status"], "ok");
+    assert!(body["timestamp"].as_f64().unwrap() > 1.7e9);
+    for path in ["/status", "/ping", "/", "/api"] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let missing = app
+        .http
+        .get(app.url("/api/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({ "detail": "Not Found" })
+    );
+    let wrong = app.http.delete(app.url("/health")).send().await.unwrap();
+    assert_eq!(wrong.status(), 405);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap(),
+        json!({ "detail": "Method Not Allowed" })
+    );
+}
+
+async fn websocket_ping_round_trips_through_the_management_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in ["/?conversation_id=c1", "/api/ws/conversations/c1"] {
+        let mut socket = connect(&app, path).await;
+        socket
+            .send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .unwrap();
+        let pong = next_json(&mut socket).await;
+        assert_eq!(pong["type"], "pong", "{path}");
+        assert!(pong["timestamp"].as_str().unwrap().ends_with('Z'));
+        socket.close(None).await.unwrap();
+    }
+}
+
+async fn bad_frames_get_an_error_and_keep_the_socket(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = connect(&app, "/").await;
+    socket.send(Message::Text("not json".into())).await.unwrap();
+    let err = next_json(&mut socket).await;
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["content"], "Invalid message format");
+    socket
+        .send(Message::Text(r#"{"type":"teleport"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut socket).await["content"],
+        "Unknown message type"
+    );
+    socket
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "pong");
+}
+
+async fn oversized_message_closes_with_1009(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = connect(&app, "/").await;
+    let big = format!(
+        r#"{{"type":"message","content":"{}"}}"#,
+        "x".repeat(130 * 1024)
+    );
+    socket.send(Message::Text(big.into())).await.unwrap();
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Size));
+}
+
+async fn idle_sockets_are_closed(backend: Backend) {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::API_GATEWAY
+    };
+    let app = TestApp::spawn_with_limits(backend, limits).await;
+    let mut socket = connect(&app, "/").await;
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
+}
+
+async fn connection_rows_follow_sockets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let connections = app.gateway.app.stores.connections.clone();
+    let mut socket = connect(&app, "/").await;
+    let id = only_connection(&app).await;
+    let row = connections.get(&Key::partition(&id)).await.unwrap();
+    let row = row.expect("$connect wrote a connection row");
+    let expires = row["expires_at"].as_i64().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (now + 7100..=now + 7300).contains(&expires),
+        "row lives 2 h"
+    );
+
+    socket.close(None).await.unwrap();
+    eventually("$disconnect deleting the row", async || {
+        connections
+            .get(&Key::partition(&id))
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    assert!(app.gateway.connection_ids().is_empty());
+}
+
+async fn management_api_posts_reads_and_closes_sockets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = connect(&app, "/").await;
+    let id = only_connection(&app).await;
+    let url = app.url(&format!("/@connections/{id}"));
+
+    let posted = app
+        .http
+        .post(&url)
+        .body(r#"{"type":"hello"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert_eq!(next_json(&mut socket).await, json!({ "type": "hello" }));
+
+    let info: Value = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info["connectedAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
+
+    let deleted = app.http.delete(&url).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Normal));
+    eventually("the socket leaving the registry", async || {
+        app.gateway.connection_ids().is_empty()
+    })
+    .await;
+    assert_eq!(
+        app.http
+            .post(&url)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+}
+
+async fn management_api_speaks_api_gateway(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let gone = app
+        .http
+        .post(app.url("/@connections/nobody"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    assert_eq!(gone.headers()["x-amzn-errortype"], "GoneException");
+    assert_eq!(
+        app.http
+            .get(app.url("/@connections/nobody"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+}
+
+on_both_backends!(
+    health_reports_a_reachable_store,
+    websocket_ping_round_trips_through_the_management_api,
+    bad_frames_get_an_error_and_keep_the_socket,
+    oversized_message_closes_with_1009,
+    idle_sockets_are_closed,
+    connection_rows_follow_sockets,
+    management_api_posts_reads_and_closes_sockets,
+    management_api_speaks_api_gateway,
+);
