@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     println!("thanotopolis-local is running");
-    println!("  REST        {}", gateway.rest_url());
+    println!("  REST         {}", gateway.rest_url());
     println!(
         "  WebSocket   {}/?conversation_id=ID&token=JWT",
         gateway.ws_url()

@@ -182,8 +182,7 @@ pub(crate) async fn upgrade(State(gw): State<Gateway>, req: Request, next: Next)
     if !is_upgrade || (path != "/" && conversation.is_none()) {
         return next.run(req).await;
     }
-    let mut query: HashMap<String, String> =
-        req.uri().query().map(|q| url_pairs(q)).unwrap_or_default();
+    let mut query: HashMap<String, String> = req.uri().query().map(url_pairs).unwrap_or_default();
     if let Some(id) = conversation.filter(|id| !id.is_empty() && !id.contains('/')) {
         query.insert("conversation_id".into(), id);
     }

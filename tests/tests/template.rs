@@ -1,0 +1,159 @@
+//! `infra/template.yaml` is the one definition of the tables and functions: the code's table
+//! schemas and binary names must match it.
+
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
+use thanotopolis_store::TableSchema;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).expect("read template");
+    serde_yaml::from_str(&text).expect("template is YAML")
+}
+
+fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+        .to_string()
+}
+
+/// (hash key, range key) of a `KeySchema` list.
+fn key_schema(list: &Value) -> (String, Option<String>) {
+    let mut hash = None;
+    let mut range = None;
+    for el in list.as_sequence().expect("KeySchema is a list") {
+        match el["KeyType"].as_str() {
+            Some("HASH") => hash = Some(s(&el["AttributeName"])),
+            Some("RANGE") => range = Some(s(&el["AttributeName"])),
+            other => panic!("unknown KeyType {other:?}"),
+        }
+    }
+    (hash.expect("a HASH key"), range)
+}
+
+fn assert_table_matches(schema: &TableSchema) {
+    let t = template();
+    let props = &t["Resources"][schema.logical_id]["Properties"];
+    assert_eq!(
+        key_schema(&props["KeySchema"]),
+        (
+            schema.partition_key.to_string(),
+            schema.sort_key.map(str::to_string)
+        ),
+        "{} key schema",
+        schema.logical_id
+    );
+    let indexes = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("GSIs listed");
+    assert_eq!(indexes.len(), schema.indexes.len());
+    for (yaml, code) in indexes.iter().zip(&schema.indexes) {
+        assert_eq!(s(&yaml["IndexName"]), code.name);
+        assert_eq!(
+            key_schema(&yaml["KeySchema"]),
+            (
+                code.partition_key.to_string(),
+                Some(code.sort_key.to_string())
+            ),
+            "index {}",
+            code.name
+        );
+        assert_eq!(yaml["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    }
+    let declared: BTreeSet<String> = props["AttributeDefinitions"]
+        .as_sequence()
+        .expect("attribute definitions")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["AttributeType"].as_str(), Some("S"), "keys are strings");
+            s(&a["AttributeName"])
+        })
+        .collect();
+    let mut used: BTreeSet<String> = [schema.partition_key]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    used.extend(schema.sort_key.map(String::from));
+    for ix in &schema.indexes {
+        used.insert(ix.partition_key.into());
+        used.insert(ix.sort_key.into());
+    }
+    assert_eq!(
+        declared, used,
+        "{} attribute definitions",
+        schema.logical_id
+    );
+    assert_eq!(
+        props["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(schema.ttl_attribute)
+    );
+    assert_eq!(
+        props["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        props["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn main_table_matches_the_template() {
+    assert_table_matches(&MAIN_TABLE);
+}
+
+#[test]
+fn connections_table_matches_the_template() {
+    assert_table_matches(&CONNECTIONS_TABLE);
+}
+
+/// Binary names of the function crates under `functions/`.
+fn function_binaries() -> BTreeSet<String> {
+    let mut bins = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let manifest = entry.expect("dir entry").path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).expect("function manifest");
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("name = \"thanotopolis-") {
+                if text.contains("[[bin]]") {
+                    bins.insert(format!("thanotopolis-{}", name.trim_end_matches('"')));
+                }
+            }
+        }
+    }
+    bins
+}
+
+#[test]
+fn every_function_crate_is_deployed_once_with_a_unique_binary() {
+    let t = template();
+    let mut deployed = Vec::new();
+    for (_, resource) in t["Resources"].as_mapping().expect("resources") {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            assert_eq!(
+                resource["Metadata"]["BuildMethod"].as_str(),
+                Some("rust-cargolambda")
+            );
+            deployed.push(s(&resource["Metadata"]["BuildProperties"]["Binary"]));
+        }
+    }
+    let unique: BTreeSet<String> = deployed.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        deployed.len(),
+        "binary names are unique: {deployed:?}"
+    );
+    assert_eq!(unique, function_binaries());
+}
