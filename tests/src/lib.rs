@@ -5,7 +5,7 @@
 use aws_credential_types::Credentials;
 use std::sync::Arc;
 use thanotopolis_local::{GatewayConfig, Limits, RunningGateway};
-use thanotopolis_service::config::{StoreBackend, StoreSettings};
+use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
 use thanotopolis_store::{DynamoStore, SqliteStore, Store, TableSchema};
 
@@ -125,6 +125,8 @@ impl TestApp {
             GatewayConfig {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
                 store: settings,
+                auth: AuthSettings::with_secret(unique_name("test-secret").into_bytes())
+                    .expect("a 40-byte secret is long enough"),
             },
             limits,
         )

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
-use thanotopolis_service::config::{StoreBackend, StoreSettings};
+use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_service::{AppState, Stores};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,6 +25,7 @@ pub use sockets::Limits;
 pub struct GatewayConfig {
     pub bind: SocketAddr,
     pub store: StoreSettings,
+    pub auth: AuthSettings,
 }
 
 /// A gateway serving in the background.
@@ -89,7 +90,7 @@ pub async fn start_with_limits(
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
-    let app = AppState::new(stores);
+    let app = AppState::new(stores, config.auth);
     let store = config.store;
     let loopback = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -117,7 +118,10 @@ pub async fn start_with_limits(
     let gateway = sockets::Gateway::new(realtime, loopback.to_string(), limits);
     let sockets = gateway.clone();
     let router = thanotopolis_service::with_fallbacks(
-        thanotopolis_health::router(app.clone()).merge(gateway.management_router()),
+        thanotopolis_health::router(app.clone())
+            .merge(thanotopolis_auth::router(app.clone()))
+            .merge(thanotopolis_organizations::router(app.clone()))
+            .merge(gateway.management_router()),
     )
     .layer(axum::middleware::from_fn_with_state(
         gateway.clone(),
@@ -157,3 +161,40 @@ fn aws_config_region() -> aws_config::Region {
 /// How long API Gateway lets a WebSocket connection idle, and live at most.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Token settings for a local run: `JWT_SECRET_KEY` when set; otherwise a random secret kept in
+/// `secret_file` (created on first run, readable only by its owner), so sessions survive
+/// restarts without anyone having to invent a secret.
+pub fn local_auth_settings(secret_file: &std::path::Path) -> anyhow::Result<AuthSettings> {
+    if thanotopolis_service::config::env("JWT_SECRET_KEY").is_some() {
+        return AuthSettings::from_env().map_err(anyhow::Error::msg);
+    }
+    let secret = match std::fs::read(secret_file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = secret_file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut bytes = [0u8; 48];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(secret_file, hex.as_bytes())?;
+            hex.into_bytes()
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", secret_file.display())),
+    };
+    AuthSettings::with_secret(secret).map_err(anyhow::Error::msg)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}

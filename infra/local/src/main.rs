@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
-use thanotopolis_local::{start, GatewayConfig};
+use thanotopolis_local::{local_auth_settings, start, GatewayConfig};
 use thanotopolis_service::config::StoreArgs;
 
 /// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes,
@@ -23,9 +23,11 @@ async fn main() -> anyhow::Result<()> {
     thanotopolis_service::telemetry::init();
     let args = Args::parse();
     let settings = args.store.settings();
+    let auth = local_auth_settings(&args.store.data_dir.join("jwt-secret"))?;
     let gateway = start(GatewayConfig {
         bind: SocketAddr::new(args.host, args.port),
         store: settings,
+        auth,
     })
     .await?;
     println!("thanotopolis-local is running");

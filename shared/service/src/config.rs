@@ -105,3 +105,60 @@ impl StoreArgs {
         }
     }
 }
+
+/// Token settings: `JWT_SECRET_KEY` (at least 32 bytes), `ACCESS_TOKEN_EXPIRE_MINUTES`
+/// (default 15) and `REFRESH_TOKEN_EXPIRE_DAYS` (default 7).
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub jwt_secret: Vec<u8>,
+    pub access_ttl: std::time::Duration,
+    pub refresh_ttl: std::time::Duration,
+}
+
+/// The shortest HS256 secret accepted: 256 bits, the hash's output size (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &"<redacted>")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .finish()
+    }
+}
+
+impl AuthSettings {
+    /// Settings with `secret`, refused when it is shorter than [`MIN_JWT_SECRET_BYTES`].
+    pub fn with_secret(secret: Vec<u8>) -> Result<Self, String> {
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(format!(
+                "JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}",
+                secret.len()
+            ));
+        }
+        let minutes = number_env("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
+        let days = number_env("REFRESH_TOKEN_EXPIRE_DAYS", 7)?;
+        Ok(AuthSettings {
+            jwt_secret: secret,
+            access_ttl: std::time::Duration::from_secs(minutes * 60),
+            refresh_ttl: std::time::Duration::from_secs(days * 24 * 60 * 60),
+        })
+    }
+
+    /// Reads `JWT_SECRET_KEY`; missing or short is an error (functions refuse to start).
+    pub fn from_env() -> Result<Self, String> {
+        let secret = env("JWT_SECRET_KEY").ok_or("JWT_SECRET_KEY is not set")?;
+        Self::with_secret(secret.into_bytes())
+    }
+}
+
+fn number_env(name: &str, default: u64) -> Result<u64, String> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{name} must be a positive whole number, not {v:?}")),
+        },
+    }
+}

@@ -1,16 +1,17 @@
 //! Entry points for REST functions: build state once per cold start, then serve the router
 //! through `lambda_http` (API Gateway REST events in, responses out).
 
-use crate::config::StoreSettings;
+use crate::config::{AuthSettings, StoreSettings};
 use crate::{AppState, Stores};
 
 /// Builds the shared state from the environment; a missing or bad setting stops the cold start
 /// with a clear message instead of failing requests later.
 pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     crate::telemetry::init();
+    let auth = AuthSettings::from_env()?;
     let settings = StoreSettings::from_env()?;
     let stores = Stores::open(&settings).await?;
-    Ok(AppState::new(stores))
+    Ok(AppState::new(stores, auth))
 }
 
 /// Serves `router` as this Lambda function's handler.

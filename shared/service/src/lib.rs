@@ -27,3 +27,15 @@ pub fn with_fallbacks(router: axum::Router) -> axum::Router {
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
+
+/// Parses a UUID path parameter; a malformed one is a 422 naming the parameter, as the
+/// original server answered.
+pub fn parse_id(name: &str, raw: &str) -> ApiResult<uuid::Uuid> {
+    raw.parse().map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            &["path", name],
+            "uuid_parsing",
+            "Input should be a valid UUID",
+        )])
+    })
+}

@@ -1,4 +1,4 @@
-use crate::config::{StoreBackend, StoreSettings};
+use crate::config::{AuthSettings, StoreBackend, StoreSettings};
 use std::sync::Arc;
 use std::time::Instant;
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
@@ -64,14 +64,16 @@ impl Stores {
 #[derive(Clone)]
 pub struct AppState {
     pub stores: Stores,
+    pub auth: Arc<AuthSettings>,
     /// When this process started, for `/status` uptime.
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(stores: Stores) -> Self {
+    pub fn new(stores: Stores, auth: AuthSettings) -> Self {
         AppState {
             stores,
+            auth: Arc::new(auth),
             started: Instant::now(),
         }
     }

@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 type AttrMap = HashMap<String, AttributeValue>;
 
+/// Tries of a transaction that keeps conflicting with concurrent ones.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
 /// DynamoDB's limit on keys in one `BatchGetItem`.
 const BATCH_GET_KEYS: usize = 100;
 
@@ -452,13 +455,23 @@ impl Store for DynamoStore {
             .iter()
             .map(|w| self.transact_item(w, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.count_trip();
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        // A conflict means another transaction held one of the items; nothing was written,
+        // so retrying is safe, and lets a racing request see the winner's writes.
+        let mut attempt = 0u32;
+        let result = loop {
+            self.count_trip();
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            attempt += 1;
+            if attempt >= TRANSACTION_ATTEMPTS || !is_conflict(&result) {
+                break result;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        };
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.into_service_error() {
@@ -646,5 +659,18 @@ fn service_error(e: &(impl ProvideErrorMetadata + std::error::Error)) -> StoreEr
         }
         Some("ValidationException") => StoreError::Invalid(message),
         code => StoreError::Unavailable(format!("DynamoDB {}: {message}", code.unwrap_or("error"))),
+    }
+}
+
+/// Whether a transaction was cancelled only because concurrent transactions held its items.
+fn is_conflict<T, R>(result: &Result<T, SdkError<TransactWriteItemsError, R>>) -> bool {
+    let Err(e) = result else { return false };
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            let codes: Vec<_> = c.cancellation_reasons().iter().map(|r| r.code()).collect();
+            codes.contains(&Some("TransactionConflict"))
+                && !codes.contains(&Some("ConditionalCheckFailed"))
+        }
+        _ => false,
     }
 }

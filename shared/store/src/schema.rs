@@ -129,7 +129,7 @@ impl TableSchema {
     }
 
     /// The item holding only this key's attributes.
-    pub(crate) fn key_item(&self, key: &Key) -> Item {
+    pub fn key_item(&self, key: &Key) -> Item {
         let mut item = Item::new();
         item.insert(self.partition_key.into(), key.pk.clone().into());
         if let (Some(name), Some(sk)) = (self.sort_key, &key.sk) {

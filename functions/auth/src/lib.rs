@@ -1,0 +1,40 @@
+//! The `auth` function: registration, login, token refresh and logout (CONTRACT §3), the
+//! public tenant endpoints, and tenant-scoped user administration (`/api/users`, §4).
+//! Routes parse input and shape responses; the rules live in `thanotopolis-tenant-auth`.
+
+mod organizations;
+mod session;
+mod users;
+
+use axum::routing::{get, post};
+use axum::Router;
+use thanotopolis_service::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/auth/register", post(session::register))
+        .route("/api/auth/register/token", post(session::register_token))
+        .route("/api/auth/login", post(session::login))
+        .route("/api/auth/refresh", post(session::refresh))
+        .route("/api/auth/me", get(session::me))
+        .route("/api/me", get(session::me))
+        .route("/api/auth/logout", post(session::logout))
+        .route("/api/auth/logout/all", post(session::logout_all))
+        .route("/api/organizations", post(organizations::create))
+        .route("/api/tenants", post(organizations::create))
+        .route(
+            "/api/organizations/{access_code}/info",
+            get(organizations::info_by_access_code),
+        )
+        .route("/api/tenants/{subdomain}", get(organizations::by_subdomain))
+        .route("/api/users", get(users::list))
+        .route(
+            "/api/users/{user_id}",
+            get(users::get).delete(users::delete),
+        )
+        .route(
+            "/api/users/{user_id}/role",
+            axum::routing::put(users::set_role).patch(users::set_role),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,251 @@
+//! Register, login, refresh, me, logout.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::StoreError;
+use thanotopolis_tenant_auth::accounts::{
+    self, NewAccount, EMAIL_CLAIM_WRITE, USERNAME_CLAIM_WRITE,
+};
+use thanotopolis_tenant_auth::sessions::{self, TokenPair};
+use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_SHORT_TEXT};
+use thanotopolis_tenant_auth::{
+    password, tenants, Caller, Role, TenantRecord, TenantScope, TokenCaller, UserRecord,
+};
+
+/// Longest username.
+const MAX_USERNAME: usize = 64;
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    email: String,
+    username: String,
+    password: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    access_code: Option<String>,
+}
+
+/// The tenant a self-registration joins: the body's access code first (the frontend always
+/// sends it; defect #25), else the `X-Tenant-ID` subdomain, else the first label of `Host`.
+/// Only active tenants.
+async fn registration_tenant(
+    state: &AppState,
+    headers: &HeaderMap,
+    access_code: Option<&str>,
+) -> ApiResult<(TenantScope, TenantRecord)> {
+    let store = state.stores.main.as_ref();
+    let found = if let Some(code) = access_code.map(str::trim).filter(|c| !c.is_empty()) {
+        tenants::by_access_code(store, code).await?
+    } else {
+        let header_subdomain = headers
+            .get("x-tenant-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let host_subdomain = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split_once('.'))
+            .map(|(label, _)| label.to_string());
+        match header_subdomain
+            .or(host_subdomain)
+            .and_then(|s| Subdomain::parse(&s).ok())
+        {
+            Some(sub) => tenants::by_subdomain(store, &sub).await?,
+            None => None,
+        }
+    };
+    found
+        .filter(|(_, t)| t.is_active)
+        .ok_or_else(|| ApiError::bad_request("Tenant not found"))
+}
+
+/// Creates the account and its first session in one transaction.
+async fn register_account(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: RegisterBody,
+) -> ApiResult<(UserRecord, TokenPair)> {
+    let mut v = Validator::new();
+    let email = v.email("email", &body.email);
+    let username = v.text("username", &body.username, MAX_USERNAME);
+    let password = v.password("password", &body.password);
+    let first_name = v.optional_text("first_name", body.first_name.as_deref(), MAX_SHORT_TEXT);
+    let last_name = v.optional_text("last_name", body.last_name.as_deref(), MAX_SHORT_TEXT);
+    v.finish()?;
+    let (Some(email), Some(username), Some(password), Some(first_name), Some(last_name)) =
+        (email, username, password, first_name, last_name)
+    else {
+        unreachable!("Validator::finish fails when any field is invalid")
+    };
+    let (scope, tenant) = registration_tenant(state, headers, body.access_code.as_deref()).await?;
+    let user = accounts::new_user(
+        &scope,
+        NewAccount {
+            email,
+            username,
+            password,
+            first_name,
+            last_name,
+            role: Role::User,
+            is_verified: false,
+        },
+    )
+    .await?;
+    let mut writes = accounts::create_writes(&scope, &user);
+    let tenant_write = writes.len();
+    writes.push(accounts::count_write(&scope, 1));
+    let (session, pair) = sessions::start(&state.auth, &scope, &user, &tenant.subdomain);
+    writes.extend(session);
+    match state.stores.main.transact(writes).await {
+        Ok(()) => Ok((user, pair)),
+        Err(StoreError::TransactionCanceled { failed }) => Err(match failed.first() {
+            Some(&EMAIL_CLAIM_WRITE) => {
+                ApiError::bad_request("Email already registered in this organization")
+            }
+            Some(&USERNAME_CLAIM_WRITE) => {
+                ApiError::bad_request("Username already taken in this organization")
+            }
+            Some(&i) if i == tenant_write => ApiError::bad_request("Tenant not found"),
+            _ => ApiError::Conflict("Registration conflicted; please retry".into()),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/auth/register`: the new user **and** its tokens (defect #4: the frontend logs
+/// straight in with them).
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterBody>,
+) -> ApiResult<Json<Value>> {
+    let (user, pair) = register_account(&state, &headers, body).await?;
+    let mut response = user.response();
+    if let (Value::Object(map), Ok(Value::Object(tokens))) =
+        (&mut response, serde_json::to_value(&pair))
+    {
+        map.extend(tokens);
+    }
+    Ok(Json(response))
+}
+
+pub async fn register_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterBody>,
+) -> ApiResult<Json<TokenPair>> {
+    let (_, pair) = register_account(&state, &headers, body).await?;
+    Ok(Json(pair))
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+    tenant_subdomain: Option<String>,
+}
+
+/// `POST /api/auth/login`. With a tenant (`tenant_subdomain`, else `X-Tenant-ID`) the account
+/// is that tenant's; without one it is the **oldest** account with this e-mail across tenants
+/// (deterministic, defect #20). Unknown accounts cost the same time as wrong passwords.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Json<TokenPair>> {
+    let mut v = Validator::new();
+    let email = v.email("email", &body.email);
+    v.finish()?;
+    let email = email.expect("validated");
+    let store = state.stores.main.as_ref();
+    let tenant_hint = body
+        .tenant_subdomain
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| {
+            headers
+                .get("x-tenant-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string)
+        });
+    let found = match tenant_hint {
+        Some(raw) => {
+            let (scope, tenant) = match Subdomain::parse(&raw) {
+                Ok(sub) => tenants::by_subdomain(store, &sub).await?,
+                Err(_) => None,
+            }
+            .filter(|(_, t)| t.is_active)
+            .ok_or_else(|| ApiError::bad_request("Invalid tenant"))?;
+            accounts::by_email(store, &scope, &email)
+                .await?
+                .map(|user| (scope, user, Some(tenant)))
+        }
+        None => accounts::oldest_by_email(store, &email)
+            .await?
+            .map(|(scope, user)| (scope, user, None)),
+    };
+    let genuine = password::verify(
+        body.password.chars().take(256).collect(),
+        found.as_ref().map(|(_, u, _)| u.hashed_password.clone()),
+    )
+    .await?;
+    let (scope, user, tenant) = match found {
+        Some(found) if genuine => found,
+        _ => return Err(ApiError::unauthorized("Invalid credentials")),
+    };
+    if !user.is_active {
+        return Err(ApiError::bad_request("User account is disabled"));
+    }
+    let tenant = match tenant {
+        Some(t) => t,
+        None => tenants::load(store, &scope)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("Invalid credentials"))?,
+    };
+    if !tenant.is_active {
+        return Err(ApiError::bad_request("Organization is not active"));
+    }
+    Ok(Json(
+        sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> ApiResult<Json<TokenPair>> {
+    Ok(Json(sessions::refresh(&state, &body.refresh_token).await?))
+}
+
+/// `GET /api/auth/me` and `/api/me`: one store round trip (the extractor's read).
+pub async fn me(caller: Caller) -> Json<Value> {
+    Json(caller.user().response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    TokenCaller(caller): TokenCaller,
+    Json(body): Json<RefreshBody>,
+) -> ApiResult<impl IntoResponse> {
+    sessions::logout(&state, &caller, &body.refresh_token).await?;
+    Ok(Json(json!({ "detail": "Successfully logged out" })))
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    TokenCaller(caller): TokenCaller,
+) -> ApiResult<impl IntoResponse> {
+    sessions::logout_all(&state, &caller).await?;
+    Ok(Json(
+        json!({ "detail": "Successfully logged out from all sessions" }),
+    ))
+}

@@ -1,0 +1,86 @@
+//! `/api/users`: user administration within the caller's own tenant (CONTRACT §4). Ids of
+//! other tenants' users read as absent.
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_tenant_auth::accounts::{self, UserChanges};
+use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
+use uuid::Uuid;
+
+async fn target(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<UserRecord> {
+    accounts::load(state.stores.main.as_ref(), &caller.scope(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User not found"))
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let users = accounts::list(state.stores.main.as_ref(), &caller.scope()).await?;
+    Ok(Json(Value::Array(
+        users.iter().map(UserRecord::response).collect(),
+    )))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("user_id", &raw)?;
+    if id != caller.user_id() && caller.role() < Role::Admin {
+        return Err(ApiError::forbidden("Not authorized"));
+    }
+    Ok(Json(target(&state, &caller, id).await?.response()))
+}
+
+#[derive(Deserialize)]
+pub struct RoleQuery {
+    role: Option<String>,
+}
+
+/// `PUT`/`PATCH /api/users/{id}/role?role=…`.
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(query): Query<RoleQuery>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("user_id", &raw)?;
+    policy::require_admin(&caller)?;
+    let role = query
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| ApiError::bad_request("Invalid role"))?;
+    let user = target(&state, &caller, id).await?;
+    policy::check_role_change(&caller, id, user.role, role)?;
+    let changes = UserChanges {
+        role: Some(role),
+        ..UserChanges::default()
+    };
+    let updated =
+        accounts::update(state.stores.main.as_ref(), &caller.scope(), id, changes).await?;
+    Ok(Json(updated.response()))
+}
+
+/// `DELETE /api/users/{id}`: a hard delete (with its uniqueness claims).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("user_id", &raw)?;
+    policy::require_admin(&caller)?;
+    if id == caller.user_id() {
+        return Err(ApiError::bad_request("Cannot delete your own account"));
+    }
+    let user = target(&state, &caller, id).await?;
+    if user.role == Role::SuperAdmin && caller.role() != Role::SuperAdmin {
+        return Err(ApiError::forbidden("Cannot delete super admin"));
+    }
+    policy::check_manage_user(&caller, id, user.role, "Cannot delete your own account")?;
+    accounts::delete(state.stores.main.as_ref(), &caller.scope(), &user).await?;
+    Ok(Json(json!({ "detail": "User deleted successfully" })))
+}

@@ -1,0 +1,193 @@
+//! The `organizations` function (CONTRACT §5): register an organization with its first
+//! org_admin, read and edit the caller's organization, and manage its members. Another
+//! tenant's ids read as absent (404) unless the caller is a super_admin.
+
+mod members;
+mod register;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde_json::{Map, Value};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::{Condition, StoreError, Update};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, Role, TenantRecord, TenantScope};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/organizations/register", post(register::register))
+        .route(
+            "/api/organizations/current",
+            get(current).patch(patch_current),
+        )
+        .route(
+            "/api/organizations/current/regenerate-access-code",
+            post(regenerate_access_code),
+        )
+        .route("/api/organizations/{org_id}", get(by_id).patch(patch_by_id))
+        .route("/api/organizations/{org_id}/users", get(members::list))
+        .route(
+            "/api/organizations/{org_id}/users/{user_id}",
+            patch(members::update).delete(members::deactivate),
+        )
+        .with_state(state)
+}
+
+/// The scope of the organization in the path, if the caller may see it; else 404.
+fn org_scope(caller: &Caller, raw: &str) -> ApiResult<TenantScope> {
+    let id = parse_id("org_id", raw)?;
+    caller
+        .scope_for(id)
+        .ok_or_else(|| ApiError::not_found("Organization not found"))
+}
+
+async fn load(state: &AppState, scope: &TenantScope) -> ApiResult<TenantRecord> {
+    tenants::load(state.stores.main.as_ref(), scope)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organization not found"))
+}
+
+/// `GET /api/organizations/current`: no extra read, the extractor already has it.
+async fn current(caller: Caller) -> Json<Value> {
+    Json(caller.tenant().response())
+}
+
+async fn by_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let scope = org_scope(&caller, &org_id)?;
+    Ok(Json(load(&state, &scope).await?.response()))
+}
+
+async fn patch_current(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    apply_patch(&state, &caller, &caller.scope(), body).await
+}
+
+async fn patch_by_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+    Json(body): Json<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    let scope = org_scope(&caller, &org_id)?;
+    apply_patch(&state, &caller, &scope, body).await
+}
+
+/// Applies the keys present in `body` (explicit `null` clears a nullable field; unknown keys,
+/// such as the edit page's `contact_*`, are ignored).
+async fn apply_patch(
+    state: &AppState,
+    caller: &Caller,
+    scope: &TenantScope,
+    body: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
+    let mut v = Validator::new();
+    let mut update = Update::new().set("updated_at", thanotopolis_tenant_auth::now_rfc3339());
+    let nullable_text = |v: &mut Validator, field: &str, max: usize| -> Option<Value> {
+        match body.get(field)? {
+            Value::Null => Some(Value::Null),
+            Value::String(s) => v
+                .optional_text(field, Some(s), max)
+                .map(|t| t.map_or(Value::Null, Value::String)),
+            _ => {
+                v.reject(field, "Input should be a valid string");
+                None
+            }
+        }
+    };
+    match body.get("name") {
+        None => {}
+        Some(Value::String(raw)) => {
+            if let Some(name) = v.text("name", raw, MAX_SHORT_TEXT) {
+                update = update.set("name", name);
+            }
+        }
+        Some(_) => v.reject("name", "Input should be a valid string"),
+    }
+    for (field, max) in [
+        ("description", MAX_LONG_TEXT),
+        ("full_name", MAX_SHORT_TEXT),
+        ("phone", MAX_SHORT_TEXT),
+    ] {
+        if let Some(value) = nullable_text(&mut v, field, max) {
+            update = update.set(field, value);
+        }
+    }
+    if body.contains_key("address") {
+        if let Some(address) = v.optional_object("address", body.get("address")) {
+            update = update.set("address", address.unwrap_or(Value::Null));
+        }
+    }
+    match body.get("organization_email") {
+        None => {}
+        Some(Value::Null) => update = update.set("organization_email", Value::Null),
+        Some(Value::String(raw)) => {
+            if let Some(email) = v.email("organization_email", raw) {
+                update = update.set("organization_email", email.as_str());
+            }
+        }
+        Some(_) => v.reject("organization_email", "Input should be a valid string"),
+    }
+    match body.get("is_active") {
+        None => {}
+        Some(Value::Bool(active)) => {
+            // Deactivating an organization locks out all its members, its admins included:
+            // only a super_admin may do (and undo) it.
+            policy::require_super_admin(
+                caller,
+                "Only super admins can activate or deactivate an organization",
+            )?;
+            update = update.set("is_active", *active);
+        }
+        Some(_) => v.reject("is_active", "Input should be a valid boolean"),
+    }
+    v.finish()?;
+    match state
+        .stores
+        .main
+        .update(&keys::tenant(scope), update, Some(Condition::Exists))
+        .await
+    {
+        Ok(item) => Ok(Json(from_item::<TenantRecord>(item)?.response())),
+        Err(StoreError::ConditionFailed) => Err(ApiError::not_found("Organization not found")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new access code; the old one stops working at once.
+async fn regenerate_access_code(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    let code = tenants::new_access_code();
+    let update = Update::new()
+        .set("access_code", code.clone())
+        .set("gsi2pk", keys::index::access_code(&code))
+        .set("updated_at", thanotopolis_tenant_auth::now_rfc3339());
+    let item = state
+        .stores
+        .main
+        .update(
+            &keys::tenant(&caller.scope()),
+            update,
+            Some(Condition::Exists),
+        )
+        .await?;
+    Ok(Json(from_item::<TenantRecord>(item)?.response()))
+}
+
+/// Roles an organization admin may hand out through the members page.
+fn parse_role(raw: &str) -> ApiResult<Role> {
+    Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))
+}

@@ -1,0 +1,92 @@
+//! The members page: list an organization's users, change their role or status, deactivate.
+
+use crate::{org_scope, parse_role};
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_tenant_auth::accounts::{self, UserChanges};
+use thanotopolis_tenant_auth::{policy, Caller, TenantScope, UserRecord};
+use uuid::Uuid;
+
+async fn member(state: &AppState, scope: &TenantScope, id: Uuid) -> ApiResult<UserRecord> {
+    accounts::load(state.stores.main.as_ref(), scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User not found in this organization"))
+}
+
+/// `GET /api/organizations/{org_id}/users`: every member, inactive ones included.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    let scope = org_scope(&caller, &org_id)?;
+    let users = accounts::list(state.stores.main.as_ref(), &scope).await?;
+    Ok(Json(Value::Array(
+        users.iter().map(UserRecord::response).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct MemberPatch {
+    role: Option<String>,
+    is_active: Option<bool>,
+    is_verified: Option<bool>,
+}
+
+/// `PATCH /api/organizations/{org_id}/users/{user_id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, user_id)): Path<(String, String)>,
+    Json(body): Json<MemberPatch>,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    let scope = org_scope(&caller, &org_id)?;
+    let id = parse_id("user_id", &user_id)?;
+    let target = member(&state, &scope, id).await?;
+    let role = match body.role.as_deref().filter(|r| !r.is_empty()) {
+        Some(raw) => {
+            let role = parse_role(raw)?;
+            policy::check_role_change(&caller, id, target.role, role)?;
+            Some(role)
+        }
+        None => None,
+    };
+    if body.is_active.is_some() || body.is_verified.is_some() {
+        if body.is_active == Some(false) && id == caller.user_id() {
+            return Err(ApiError::bad_request("You cannot deactivate yourself"));
+        }
+        if id != caller.user_id() {
+            policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
+        }
+    }
+    let changes = UserChanges {
+        role,
+        is_active: body.is_active,
+        is_verified: body.is_verified,
+    };
+    let updated = accounts::update(state.stores.main.as_ref(), &scope, id, changes).await?;
+    Ok(Json(updated.response()))
+}
+
+/// `DELETE /api/organizations/{org_id}/users/{user_id}`: a soft delete (deactivation).
+pub async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, user_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    policy::require_org_admin(&caller)?;
+    let scope = org_scope(&caller, &org_id)?;
+    let id = parse_id("user_id", &user_id)?;
+    let target = member(&state, &scope, id).await?;
+    policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
+    let changes = UserChanges {
+        is_active: Some(false),
+        ..UserChanges::default()
+    };
+    accounts::update(state.stores.main.as_ref(), &scope, id, changes).await?;
+    Ok(Json(json!({ "message": "User deactivated successfully" })))
+}

@@ -1,0 +1,86 @@
+//! `thanotopolis-admin`: the operator's tool. It reads the same store configuration as
+//! `thanotopolis-local` and the functions, and is safe to run while the local gateway runs
+//! (the embedded store is shared through SQLite's locking).
+//!
+//! ```text
+//! thanotopolis-admin set-role --user-id 3f0c… --role super_admin
+//! thanotopolis-admin set-role --tenant acme --email ada@acme.org --role admin
+//! ```
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use thanotopolis_service::config::StoreArgs;
+use thanotopolis_service::Stores;
+use thanotopolis_tenant_auth::operator::{self, UserRef};
+use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain};
+use thanotopolis_tenant_auth::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "thanotopolis-admin",
+    version,
+    about = "Thanotopolis operator tool"
+)]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set a user's role (user, org_admin, admin, super_admin). This is how a deployment gets
+    /// its first super_admin.
+    SetRole(SetRole),
+}
+
+#[derive(Args)]
+struct SetRole {
+    /// The user's id.
+    #[arg(long, conflicts_with_all = ["tenant", "email"], required_unless_present = "email")]
+    user_id: Option<uuid::Uuid>,
+    /// The user's organization (subdomain), with --email.
+    #[arg(long, requires = "email")]
+    tenant: Option<String>,
+    /// The user's e-mail, with --tenant.
+    #[arg(long, requires = "tenant")]
+    email: Option<String>,
+    /// The new role.
+    #[arg(long)]
+    role: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::SetRole(args) => {
+            let Some(role) = Role::parse(&args.role) else {
+                bail!(
+                    "unknown role {:?}: use user, org_admin, admin or super_admin",
+                    args.role
+                );
+            };
+            let target = match (args.user_id, args.tenant, args.email) {
+                (Some(id), _, _) => UserRef::Id(id),
+                (None, Some(tenant), Some(email)) => UserRef::Email {
+                    subdomain: Subdomain::parse(&tenant).map_err(anyhow::Error::msg)?,
+                    email: EmailAddress::parse(&email).map_err(anyhow::Error::msg)?,
+                },
+                _ => bail!("name the user with --user-id, or with --tenant and --email"),
+            };
+            let stores = Stores::open(&cli.store.settings())
+                .await
+                .context("cannot open the store")?;
+            let user = operator::set_role(stores.main.as_ref(), &target, role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "id": user.id, "email": user.email, "tenant_id": user.tenant_id, "role": user.role })
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Creating, changing and deleting user accounts, with their uniqueness claims and the
+//! tenant's user counter kept in the same transaction.
+
+use crate::records::from_item;
+use crate::validate::{EmailAddress, Password};
+use crate::{keys, password, Role, TenantScope, UserRecord};
+use serde_json::json;
+use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
+use uuid::Uuid;
+
+/// Index of the e-mail claim in [`create_writes`]' list.
+pub const EMAIL_CLAIM_WRITE: usize = 1;
+/// Index of the username claim in [`create_writes`]' list.
+pub const USERNAME_CLAIM_WRITE: usize = 2;
+
+/// What a new account is made of, validated.
+pub struct NewAccount {
+    pub email: EmailAddress,
+    pub username: String,
+    pub password: Password,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Role,
+    pub is_verified: bool,
+}
+
+/// The user record for a new account (hashes the password).
+pub async fn new_user(scope: &TenantScope, account: NewAccount) -> ApiResult<UserRecord> {
+    Ok(UserRecord {
+        id: Uuid::new_v4(),
+        tenant_id: scope.tenant_id(),
+        email: account.email.as_str().to_string(),
+        username: account.username,
+        hashed_password: password::hash(account.password.expose().to_string()).await?,
+        first_name: account.first_name,
+        last_name: account.last_name,
+        role: account.role,
+        is_active: true,
+        is_verified: account.is_verified,
+        created_at: crate::now_rfc3339(),
+        updated_at: None,
+    })
+}
+
+/// The writes that create `user`: the user item and its e-mail and username claims, in that
+/// order (see the `*_WRITE` constants to map a cancelled transaction to its cause). The tenant's
+/// user counter is the caller's to adjust ([`count_write`]), unless it creates the tenant too.
+pub fn create_writes(scope: &TenantScope, user: &UserRecord) -> Vec<Write> {
+    let email = EmailAddress::parse(&user.email).expect("validated e-mail");
+    let claim = |key| {
+        let mut item = MAIN_TABLE.key_item(&key);
+        item.insert("user_id".into(), json!(user.id));
+        Write::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        }
+    };
+    vec![
+        Write::Put {
+            item: user.item(scope),
+            condition: Some(Condition::NotExists),
+        },
+        claim(keys::email_claim(scope, &email)),
+        claim(keys::username_claim(scope, &user.username)),
+    ]
+}
+
+/// Adds `delta` to the tenant's user counter, only if the tenant exists and is active.
+pub fn count_write(scope: &TenantScope, delta: i64) -> Write {
+    Write::Update {
+        key: keys::tenant(scope),
+        update: Update::new().add("user_count", delta),
+        condition: Some(Condition::Equals("is_active".into(), true.into())),
+    }
+}
+
+/// The user with this id in the scope's tenant.
+pub async fn load(
+    store: &dyn Store,
+    scope: &TenantScope,
+    id: Uuid,
+) -> ApiResult<Option<UserRecord>> {
+    store
+        .get(&keys::user(scope, id))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// Every user of the tenant, oldest id order (one query per 1 MB page).
+pub async fn list(store: &dyn Store, scope: &TenantScope) -> ApiResult<Vec<UserRecord>> {
+    let query = Query::new(keys::tenant_partition(scope)).begins_with(keys::USER_PREFIX);
+    let mut users = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&query.clone().after(cursor)).await?;
+        for item in page.items {
+            users.push(from_item::<UserRecord>(item)?);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    users.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(users)
+}
+
+/// Changes to a user's administrative fields.
+#[derive(Default)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+}
+
+/// Applies `changes` to an existing user and returns it as stored.
+pub async fn update(
+    store: &dyn Store,
+    scope: &TenantScope,
+    id: Uuid,
+    changes: UserChanges,
+) -> ApiResult<UserRecord> {
+    let mut update = Update::new().set("updated_at", crate::now_rfc3339());
+    if let Some(role) = changes.role {
+        update = update.set("role", role.as_str());
+    }
+    if let Some(active) = changes.is_active {
+        update = update.set("is_active", active);
+    }
+    if let Some(verified) = changes.is_verified {
+        update = update.set("is_verified", verified);
+    }
+    match store
+        .update(&keys::user(scope, id), update, Some(Condition::Exists))
+        .await
+    {
+        Ok(item) => from_item(item),
+        Err(StoreError::ConditionFailed) => Err(ApiError::not_found("User not found")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a user, its claims and one from the tenant's counter, all or nothing.
+pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -> ApiResult<()> {
+    let email = EmailAddress::parse(&user.email).expect("validated e-mail");
+    let writes = vec![
+        Write::Delete {
+            key: keys::user(scope, user.id),
+            condition: Some(Condition::Exists),
+        },
+        Write::Delete {
+            key: keys::email_claim(scope, &email),
+            condition: None,
+        },
+        Write::Delete {
+            key: keys::username_claim(scope, &user.username),
+            condition: None,
+        },
+        Write::Update {
+            key: keys::tenant(scope),
+            update: Update::new().add("user_count", -1),
+            condition: Some(Condition::Exists),
+        },
+    ];
+    match store.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(ApiError::not_found("User not found")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The account with this e-mail in the scope's tenant.
+pub async fn by_email(
+    store: &dyn Store,
+    scope: &TenantScope,
+    email: &EmailAddress,
+) -> ApiResult<Option<UserRecord>> {
+    let Some(claim) = store.get(&keys::email_claim(scope, email)).await? else {
+        return Ok(None);
+    };
+    match claim
+        .get("user_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+    {
+        Some(id) => load(store, scope, id).await,
+        None => Ok(None),
+    }
+}
+
+/// The oldest account with this e-mail across all tenants, and its tenant's scope. Read from
+/// an index, so an account created a moment ago may not be found yet.
+pub async fn oldest_by_email(
+    store: &dyn Store,
+    email: &EmailAddress,
+) -> ApiResult<Option<(TenantScope, UserRecord)>> {
+    let page = store
+        .query(
+            &Query::new(keys::index::email(email))
+                .on(Index::Gsi1)
+                .limit(1),
+        )
+        .await?;
+    match page.items.into_iter().next() {
+        Some(item) => {
+            let user: UserRecord = from_item(item)?;
+            Ok(Some((TenantScope::trusted(user.tenant_id), user)))
+        }
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,91 @@
+//! Every single-table key and index value, in one place. The access-pattern table that goes
+//! with it is `docs/data-model.md`. Tenant-owned keys start with `TENANT#{id}` and take a
+//! [`TenantScope`]; the few global keys (uniqueness claims, refresh tokens looked up by hash,
+//! the tenant directory) say so.
+
+use crate::validate::{EmailAddress, Subdomain};
+use crate::TenantScope;
+use thanotopolis_store::Key;
+use uuid::Uuid;
+
+/// The partition holding a tenant's organization item, users and their claims.
+pub fn tenant_partition(scope: &TenantScope) -> String {
+    format!("TENANT#{}", scope.tenant_id())
+}
+
+/// The organization item.
+pub fn tenant(scope: &TenantScope) -> Key {
+    Key::new(tenant_partition(scope), "TENANT")
+}
+
+/// A user of the tenant.
+pub fn user(scope: &TenantScope, user_id: Uuid) -> Key {
+    Key::new(tenant_partition(scope), format!("USER#{user_id}"))
+}
+
+/// Sort-key prefix of the tenant's users (query the tenant partition with it).
+pub const USER_PREFIX: &str = "USER#";
+
+/// Claims an e-mail address within a tenant (unique per tenant).
+pub fn email_claim(scope: &TenantScope, email: &EmailAddress) -> Key {
+    Key::new(tenant_partition(scope), format!("EMAIL#{}", email.as_str()))
+}
+
+/// Claims a username within a tenant (unique per tenant, case-insensitively).
+pub fn username_claim(scope: &TenantScope, username: &str) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("USERNAME#{}", username.to_lowercase()),
+    )
+}
+
+/// A refresh-token family (one login session and its rotations).
+pub fn refresh_family(scope: &TenantScope, user_id: Uuid, family_id: Uuid) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("FAMILY#{user_id}#{family_id}"),
+    )
+}
+
+/// Sort-key prefix of one user's refresh-token families.
+pub fn refresh_families_prefix(user_id: Uuid) -> String {
+    format!("FAMILY#{user_id}#")
+}
+
+/// Global: claims a subdomain for one tenant (subdomains are unique across tenants).
+pub fn subdomain_claim(subdomain: &Subdomain) -> Key {
+    Key::new(format!("SUBDOMAIN#{}", subdomain.as_str()), "SUBDOMAIN")
+}
+
+/// Global: a refresh token, found by the hash of the token the client presents.
+pub fn refresh_token(token_hash: &str) -> Key {
+    Key::new(format!("REFRESH#{token_hash}"), "REFRESH")
+}
+
+/// Index values (`gsi1`/`gsi2` attributes) and the queries that read them.
+pub mod index {
+    use super::*;
+
+    /// `gsi1pk` of users: every account with this e-mail across tenants (login without a
+    /// tenant). `gsi1sk` is [`account_age`], so the oldest account comes first.
+    pub fn email(email: &EmailAddress) -> String {
+        format!("EMAIL#{}", email.as_str())
+    }
+
+    pub fn account_age(created_at: &str, tenant_id: Uuid) -> String {
+        format!("{created_at}#{tenant_id}")
+    }
+
+    /// `gsi2pk` of users: the user with this id, whatever its tenant (operator tool only).
+    pub fn user_id(user_id: Uuid) -> String {
+        format!("USER#{user_id}")
+    }
+
+    /// `gsi1pk` of tenants: the directory of all tenants (super_admin), oldest first.
+    pub const TENANTS: &str = "TENANTS";
+
+    /// `gsi2pk` of tenants: the tenant with this access code.
+    pub fn access_code(code: &str) -> String {
+        format!("ACCESS#{code}")
+    }
+}

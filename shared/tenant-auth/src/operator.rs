@@ -1,0 +1,61 @@
+//! What an operator does outside any request: the only way to grant `admin` or
+//! `super_admin` without an existing super_admin (the API never lets anyone promote
+//! themselves). Used by the `thanotopolis-admin` command-line tool.
+
+use crate::accounts::{self, UserChanges};
+use crate::records::from_item;
+use crate::validate::{EmailAddress, Subdomain};
+use crate::{keys, tenants, Role, TenantScope, UserRecord};
+use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::{Index, Query, Store};
+use uuid::Uuid;
+
+/// How an operator names a user.
+pub enum UserRef {
+    Id(Uuid),
+    Email {
+        subdomain: Subdomain,
+        email: EmailAddress,
+    },
+}
+
+/// Finds the user an operator named.
+pub async fn find_user(store: &dyn Store, user: &UserRef) -> ApiResult<(TenantScope, UserRecord)> {
+    let found = match user {
+        UserRef::Id(id) => {
+            let page = store
+                .query(
+                    &Query::new(keys::index::user_id(*id))
+                        .on(Index::Gsi2)
+                        .limit(1),
+                )
+                .await?;
+            match page.items.into_iter().next() {
+                Some(item) => {
+                    let user: UserRecord = from_item(item)?;
+                    Some((TenantScope::trusted(user.tenant_id), user))
+                }
+                None => None,
+            }
+        }
+        UserRef::Email { subdomain, email } => {
+            match tenants::by_subdomain(store, subdomain).await? {
+                Some((scope, _)) => accounts::by_email(store, &scope, email)
+                    .await?
+                    .map(|u| (scope, u)),
+                None => None,
+            }
+        }
+    };
+    found.ok_or_else(|| ApiError::not_found("User not found"))
+}
+
+/// Sets a user's role, whatever it was.
+pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> ApiResult<UserRecord> {
+    let (scope, found) = find_user(store, user).await?;
+    let changes = UserChanges {
+        role: Some(role),
+        ..UserChanges::default()
+    };
+    accounts::update(store, &scope, found.id, changes).await
+}

@@ -1,0 +1,57 @@
+//! argon2id password hashing with OWASP's parameters (m = 19456 KiB, t = 2, p = 1, the
+//! `argon2` crate's defaults), run on the blocking pool so it never stalls the async runtime.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use std::sync::OnceLock;
+use thanotopolis_service::{ApiError, ApiResult};
+
+/// Hashes a password into a PHC string.
+pub async fn hash(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&crate::random_bytes::<16>())
+            .map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ApiError::Internal(format!("hash: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+}
+
+/// Checks a password against a stored hash. With no stored hash (unknown account) it checks
+/// against a decoy hash with the same parameters, so both cases take the same time and
+/// accounts cannot be discovered by timing; the answer is then always `false`.
+pub async fn verify(password: String, stored: Option<String>) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| decoy_hash().to_string());
+        let ok = match PasswordHash::new(&phc) {
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "stored password hash is unreadable");
+                false
+            }
+        };
+        Ok(known && ok)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?
+}
+
+/// A hash of a random secret nobody knows, made once per process.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let secret = crate::random_bytes::<32>();
+        let salt = SaltString::encode_b64(&crate::random_bytes::<16>())
+            .expect("16 random bytes encode as a salt");
+        Argon2::default()
+            .hash_password(&secret, &salt)
+            .expect("argon2 with default parameters hashes any input")
+            .to_string()
+    })
+}

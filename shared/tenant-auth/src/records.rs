@@ -1,0 +1,152 @@
+//! Users and tenants as stored in the single table, and their JSON response shapes
+//! (CONTRACT §2.12).
+
+use crate::keys::{self, index};
+use crate::{Role, TenantScope};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::Item;
+use uuid::Uuid;
+
+/// An organization.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TenantRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub subdomain: String,
+    pub access_code: String,
+    pub description: Option<String>,
+    pub full_name: Option<String>,
+    pub address: Option<Value>,
+    pub phone: Option<String>,
+    pub organization_email: Option<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    /// Users of the tenant, kept by the transactions that create and delete users.
+    #[serde(default)]
+    pub user_count: i64,
+}
+
+/// A user account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub hashed_password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+fn to_item<T: Serialize>(record: &T) -> Item {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("records serialize to JSON objects"),
+    }
+}
+
+/// Reads a record from a stored item (key attributes and unknown fields are ignored).
+pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> ApiResult<T> {
+    serde_json::from_value(Value::Object(item))
+        .map_err(|e| ApiError::Internal(format!("unreadable stored record: {e}")))
+}
+
+fn with_key(item: Item, key: thanotopolis_store::Key) -> Item {
+    let mut keyed = MAIN_TABLE.key_item(&key);
+    keyed.extend(item);
+    keyed
+}
+
+impl TenantRecord {
+    /// The stored item, with its key and directory/access-code index values.
+    pub fn item(&self, scope: &TenantScope) -> Item {
+        let mut item = with_key(to_item(self), keys::tenant(scope));
+        item.insert("gsi1pk".into(), index::TENANTS.into());
+        item.insert(
+            "gsi1sk".into(),
+            index::account_age(&self.created_at, self.id).into(),
+        );
+        item.insert(
+            "gsi2pk".into(),
+            index::access_code(&self.access_code).into(),
+        );
+        item.insert("gsi2sk".into(), "TENANT".into());
+        item
+    }
+
+    /// OrganizationResponse (full), which includes the access code.
+    pub fn response(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "subdomain": self.subdomain,
+            "access_code": self.access_code,
+            "description": self.description,
+            "full_name": self.full_name,
+            "address": self.address,
+            "phone": self.phone,
+            "organization_email": self.organization_email,
+            "is_active": self.is_active,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// OrganizationResponse (short); the access code only for members of the tenant (it lets
+    /// anyone join, defect #9).
+    pub fn short_response(&self, with_access_code: bool) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "subdomain": self.subdomain,
+            "is_active": self.is_active,
+            "created_at": self.created_at,
+        });
+        if with_access_code {
+            v["access_code"] = self.access_code.clone().into();
+        }
+        v
+    }
+}
+
+impl UserRecord {
+    /// The stored item, with its key and e-mail / user-id index values.
+    pub fn item(&self, scope: &TenantScope) -> Item {
+        let mut item = with_key(to_item(self), keys::user(scope, self.id));
+        let email = crate::validate::EmailAddress::parse(&self.email)
+            .expect("stored e-mail addresses were validated on the way in");
+        item.insert("gsi1pk".into(), index::email(&email).into());
+        item.insert(
+            "gsi1sk".into(),
+            index::account_age(&self.created_at, self.tenant_id).into(),
+        );
+        item.insert("gsi2pk".into(), index::user_id(self.id).into());
+        item.insert("gsi2sk".into(), "USER".into());
+        item
+    }
+
+    /// UserResponse: never the password hash.
+    pub fn response(&self) -> Value {
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "username": self.username,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "role": self.role,
+            "is_active": self.is_active,
+            "is_verified": self.is_verified,
+            "tenant_id": self.tenant_id,
+            "created_at": self.created_at,
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! Login sessions: refresh-token families with rotation and reuse detection (RFC 9700
+//! §4.14.2). A family is one login; each refresh consumes the presented token (a conditional
+//! write) and issues its successor. Presenting an already-rotated token again revokes the whole
+//! family, unless it happens within [`REUSE_GRACE_SECS`] of the rotation (a client that lost
+//! the response and retried).
+
+use crate::records::from_item;
+use crate::tokens::{self, RefreshToken};
+use crate::{keys, Caller, TenantScope, UserRecord};
+use serde::Serialize;
+use serde_json::json;
+use thanotopolis_service::config::AuthSettings;
+use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Condition, Item, Key, Query, StoreError, Update, Write};
+use uuid::Uuid;
+
+/// How long after a rotation the rotated token may still be presented without revoking its
+/// family.
+pub const REUSE_GRACE_SECS: i64 = 10;
+
+/// TokenResponse (CONTRACT §2.12).
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub organization_subdomain: String,
+}
+
+fn invalid() -> ApiError {
+    ApiError::unauthorized("Invalid refresh token")
+}
+
+fn keyed(key: Key, attrs: serde_json::Value) -> Item {
+    let mut item = MAIN_TABLE.key_item(&key);
+    if let serde_json::Value::Object(map) = attrs {
+        item.extend(map);
+    }
+    item
+}
+
+/// A new refresh token item in `family`.
+fn token_write(
+    settings: &AuthSettings,
+    token: &RefreshToken,
+    family_id: Uuid,
+    subdomain: &str,
+) -> Write {
+    let item = keyed(
+        keys::refresh_token(&token.hash()),
+        json!({
+            "tenant_id": token.tenant_id,
+            "user_id": token.user_id,
+            "family_id": family_id,
+            "subdomain": subdomain,
+            "state": "active",
+            "expires_at": crate::now_epoch() + settings.refresh_ttl.as_secs() as i64,
+        }),
+    );
+    Write::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    }
+}
+
+/// The writes that start a session for `user` (a new family and its first token), for the
+/// caller to commit, alone or inside a registration transaction; and the tokens to return.
+pub fn start(
+    settings: &AuthSettings,
+    scope: &TenantScope,
+    user: &UserRecord,
+    subdomain: &str,
+) -> (Vec<Write>, TokenPair) {
+    let family_id = Uuid::new_v4();
+    let refresh = RefreshToken::generate(scope.tenant_id(), user.id);
+    let family = keyed(
+        keys::refresh_family(scope, user.id, family_id),
+        json!({
+            "family_id": family_id,
+            "revoked": false,
+            "created_at": crate::now_rfc3339(),
+            "expires_at": crate::now_epoch() + settings.refresh_ttl.as_secs() as i64,
+        }),
+    );
+    let writes = vec![
+        Write::Put {
+            item: family,
+            condition: Some(Condition::NotExists),
+        },
+        token_write(settings, &refresh, family_id, subdomain),
+    ];
+    let pair = TokenPair {
+        access_token: tokens::issue_access(settings, user),
+        refresh_token: refresh.value,
+        token_type: "bearer",
+        organization_subdomain: subdomain.to_string(),
+    };
+    (writes, pair)
+}
+
+/// Starts a session in its own transaction (login).
+pub async fn login(
+    state: &AppState,
+    scope: &TenantScope,
+    user: &UserRecord,
+    subdomain: &str,
+) -> ApiResult<TokenPair> {
+    let (writes, pair) = start(&state.auth, scope, user, subdomain);
+    state.stores.main.transact(writes).await?;
+    Ok(pair)
+}
+
+/// Exchanges a refresh token for a new pair. Two round trips: one batch read (token, user,
+/// tenant) and one transaction that consumes the token, extends the family (only if not
+/// revoked), re-checks that user and tenant are active, and stores the successor.
+pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
+    let token = RefreshToken::parse(presented).ok_or_else(invalid)?;
+    let scope = TenantScope::trusted(token.tenant_id);
+    let token_key = keys::refresh_token(&token.hash());
+    let user_key = keys::user(&scope, token.user_id);
+    let tenant_key = keys::tenant(&scope);
+    let store = &state.stores.main;
+    let items = store
+        .batch_get(&[token_key.clone(), user_key.clone(), tenant_key.clone()])
+        .await?;
+    let pick = |key: &Key| {
+        items
+            .iter()
+            .find(|i| {
+                i.get("pk").and_then(|v| v.as_str()) == Some(&key.pk)
+                    && i.get("sk").and_then(|v| v.as_str()) == key.sk.as_deref()
+            })
+            .cloned()
+    };
+    let stored = pick(&token_key).ok_or_else(invalid)?;
+    let family_id: Uuid = stored
+        .get("family_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(invalid)?;
+    let family_key = keys::refresh_family(&scope, token.user_id, family_id);
+    let now = crate::now_epoch();
+    let expected_state = match stored.get("state").and_then(|v| v.as_str()) {
+        Some("active") => "active",
+        Some("rotated") => {
+            let rotated_at = stored
+                .get("rotated_at")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            if now - rotated_at > REUSE_GRACE_SECS {
+                tracing::warn!(
+                    tenant_id = %token.tenant_id,
+                    user_id = %token.user_id,
+                    %family_id,
+                    "rotated refresh token reused; revoking its family"
+                );
+                revoke_family(state, family_key).await?;
+                return Err(invalid());
+            }
+            "rotated"
+        }
+        _ => return Err(invalid()),
+    };
+    let user: UserRecord = match pick(&user_key) {
+        Some(item) => from_item(item)?,
+        None => return Err(ApiError::unauthorized("User not found or inactive")),
+    };
+    if !user.is_active {
+        return Err(ApiError::unauthorized("User not found or inactive"));
+    }
+    let tenant_active = pick(&tenant_key)
+        .and_then(|t| t.get("is_active").and_then(|v| v.as_bool()))
+        .unwrap_or(false);
+    if !tenant_active {
+        return Err(ApiError::unauthorized("Organization is inactive"));
+    }
+    let subdomain = stored
+        .get("subdomain")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let successor = RefreshToken::generate(token.tenant_id, token.user_id);
+    let writes = vec![
+        Write::Update {
+            key: token_key,
+            update: Update::new().set("state", "rotated").set("rotated_at", now),
+            condition: Some(Condition::Equals("state".into(), expected_state.into())),
+        },
+        Write::Update {
+            key: family_key,
+            update: Update::new().set("expires_at", now + state.auth.refresh_ttl.as_secs() as i64),
+            condition: Some(Condition::Equals("revoked".into(), false.into())),
+        },
+        Write::Check {
+            key: user_key,
+            condition: Condition::Equals("is_active".into(), true.into()),
+        },
+        Write::Check {
+            key: tenant_key,
+            condition: Condition::Equals("is_active".into(), true.into()),
+        },
+        token_write(&state.auth, &successor, family_id, &subdomain),
+    ];
+    match store.transact(writes).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { failed }) => {
+            return Err(match failed.first() {
+                Some(2) => ApiError::unauthorized("User not found or inactive"),
+                Some(3) => ApiError::unauthorized("Organization is inactive"),
+                // The token was consumed concurrently, or its family revoked.
+                _ => invalid(),
+            });
+        }
+        Err(StoreError::TransactionConflict) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(TokenPair {
+        access_token: tokens::issue_access(&state.auth, &user),
+        refresh_token: successor.value,
+        token_type: "bearer",
+        organization_subdomain: subdomain,
+    })
+}
+
+async fn revoke_family(state: &AppState, family_key: Key) -> ApiResult<()> {
+    match state
+        .stores
+        .main
+        .update(
+            &family_key,
+            Update::new().set("revoked", true),
+            Some(Condition::Exists),
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends the session of `presented` if it is the caller's; anything else is ignored (the
+/// answer is the same either way, so tokens cannot be probed).
+pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> ApiResult<()> {
+    let Some(token) = RefreshToken::parse(presented) else {
+        return Ok(());
+    };
+    if token.user_id != caller.user_id() || token.tenant_id != caller.scope().tenant_id() {
+        return Ok(());
+    }
+    let token_key = keys::refresh_token(&token.hash());
+    let Some(stored) = state.stores.main.get(&token_key).await? else {
+        return Ok(());
+    };
+    if let Some(family_id) = stored
+        .get("family_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+    {
+        revoke_family(
+            state,
+            keys::refresh_family(&caller.scope(), caller.user_id(), family_id),
+        )
+        .await?;
+    }
+    state.stores.main.delete(&token_key, None).await?;
+    Ok(())
+}
+
+/// Revokes every session of the caller.
+pub async fn logout_all(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let query = Query::new(keys::tenant_partition(&caller.scope()))
+        .begins_with(keys::refresh_families_prefix(caller.user_id()));
+    let mut cursor = None;
+    loop {
+        let page = state
+            .stores
+            .main
+            .query(&query.clone().after(cursor))
+            .await?;
+        for family in page.items {
+            let live = family.get("revoked").and_then(|v| v.as_bool()) == Some(false);
+            let id = family
+                .get("family_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok());
+            if let (true, Some(family_id)) = (live, id) {
+                revoke_family(
+                    state,
+                    keys::refresh_family(&caller.scope(), caller.user_id(), family_id),
+                )
+                .await?;
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(()),
+        }
+    }
+}

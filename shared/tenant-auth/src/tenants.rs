@@ -1,0 +1,89 @@
+//! Finding tenants from public input (subdomain, access code) and creating them. A tenant
+//! found here yields the [`TenantScope`] used to register or log in to it.
+
+use crate::records::from_item;
+use crate::validate::Subdomain;
+use crate::{keys, TenantRecord, TenantScope};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+use thanotopolis_service::ApiResult;
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Condition, Index, Item, Query, Store, Write};
+
+/// A new random access code: 8 random bytes, 11 URL-safe characters.
+pub fn new_access_code() -> String {
+    URL_SAFE_NO_PAD.encode(crate::random_bytes::<8>())
+}
+
+/// The tenant of a scope.
+pub async fn load(store: &dyn Store, scope: &TenantScope) -> ApiResult<Option<TenantRecord>> {
+    store
+        .get(&keys::tenant(scope))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// The tenant that owns `subdomain` (active or not).
+pub async fn by_subdomain(
+    store: &dyn Store,
+    subdomain: &Subdomain,
+) -> ApiResult<Option<(TenantScope, TenantRecord)>> {
+    let Some(claim) = store.get(&keys::subdomain_claim(subdomain)).await? else {
+        return Ok(None);
+    };
+    let Some(id) = claim
+        .get("tenant_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+    else {
+        return Ok(None);
+    };
+    let scope = TenantScope::trusted(id);
+    Ok(load(store, &scope).await?.map(|t| (scope, t)))
+}
+
+/// The tenant whose access code this is (active or not). Codes are random; should two ever
+/// collide, the oldest tenant wins.
+pub async fn by_access_code(
+    store: &dyn Store,
+    code: &str,
+) -> ApiResult<Option<(TenantScope, TenantRecord)>> {
+    if code.is_empty() || code.len() > 64 {
+        return Ok(None);
+    }
+    let page = store
+        .query(
+            &Query::new(keys::index::access_code(code))
+                .on(Index::Gsi2)
+                .limit(1),
+        )
+        .await?;
+    let Some(item) = page.items.into_iter().next() else {
+        return Ok(None);
+    };
+    let tenant: TenantRecord = from_item(item)?;
+    Ok(Some((TenantScope::trusted(tenant.id), tenant)))
+}
+
+/// The writes that create a tenant and claim its subdomain; the claim is write 0, so a taken
+/// subdomain cancels the transaction with `failed == [0]`.
+pub fn create_writes(
+    scope: &TenantScope,
+    tenant: &TenantRecord,
+    subdomain: &Subdomain,
+) -> Vec<Write> {
+    let mut claim: Item = MAIN_TABLE.key_item(&keys::subdomain_claim(subdomain));
+    claim.insert("tenant_id".into(), json!(scope.tenant_id()));
+    vec![
+        Write::Put {
+            item: claim,
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: tenant.item(scope),
+            condition: Some(Condition::NotExists),
+        },
+    ]
+}
