@@ -3,11 +3,14 @@
 //! local gateway spawned on a free port, in the manner of zero2prod's `spawn_app`.
 
 use aws_credential_types::Credentials;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use thanotopolis_local::{GatewayConfig, Limits, RunningGateway};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
 use thanotopolis_store::{DynamoStore, SqliteStore, Store, TableSchema};
+use thanotopolis_tenant_auth::operator::{self, UserRef};
+use thanotopolis_tenant_auth::Role;
 
 /// The DynamoDB API the tests use: `THANOTOPOLIS_TEST_DYNAMODB_ENDPOINT`, set by `scripts/test`
 /// after it started moto server. Missing means the DynamoDB half cannot run: that is a failure,
@@ -97,6 +100,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with_limits(backend: Backend, limits: Limits) -> TestApp {
+        Self::spawn_with(backend, limits, |_| {}).await
+    }
+
+    /// A gateway with other WebSocket limits and adjusted token settings.
+    pub async fn spawn_with(
+        backend: Backend,
+        limits: Limits,
+        adjust_auth: impl FnOnce(&mut AuthSettings),
+    ) -> TestApp {
         use_test_aws_environment();
         let (store_backend, data_dir) = match backend {
             Backend::Embedded => {
@@ -121,12 +133,14 @@ impl TestApp {
             connections_table: unique_name("connections"),
             create_tables: true,
         };
+        let mut auth = AuthSettings::with_secret(unique_name("test-secret").into_bytes())
+            .expect("a 40-byte secret is long enough");
+        adjust_auth(&mut auth);
         let gateway = thanotopolis_local::start_with_limits(
             GatewayConfig {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
                 store: settings,
-                auth: AuthSettings::with_secret(unique_name("test-secret").into_bytes())
-                    .expect("a 40-byte secret is long enough"),
+                auth,
             },
             limits,
         )
@@ -145,6 +159,165 @@ impl TestApp {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.ws_url())
+    }
+
+    /// One HTTP call: status and JSON body (`null` when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("HTTP request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("response body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// Registers a new organization with its org_admin (`POST /api/organizations/register`).
+    pub async fn register_org(&self) -> TestOrg {
+        let subdomain = format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let admin_email = format!("admin@{subdomain}.example.org");
+        let password = "correct horse battery".to_string();
+        let (status, body) = self
+            .post(
+                "/api/organizations/register",
+                None,
+                json!({
+                    "name": format!("Org {subdomain}"),
+                    "subdomain": subdomain,
+                    "full_name": "Funeral Home Ltd",
+                    "address": { "street": "1 Main St", "city": "Lyon", "country": "FR" },
+                    "phone": "+33 1 23 45 67 89",
+                    "organization_email": format!("contact@{subdomain}.example.org"),
+                    "admin_email": admin_email,
+                    "admin_username": "admin",
+                    "admin_password": password,
+                    "admin_first_name": "Ada",
+                    "admin_last_name": "Admin",
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "register organization: {body}");
+        let org = &body["organization"];
+        TestOrg {
+            id: org["id"].as_str().expect("org id").to_string(),
+            subdomain,
+            access_code: org["access_code"]
+                .as_str()
+                .expect("access code")
+                .to_string(),
+            admin: TestUser {
+                id: body["admin_user"]["id"]
+                    .as_str()
+                    .expect("admin id")
+                    .to_string(),
+                email: admin_email,
+                password,
+                access: body["access_token"]
+                    .as_str()
+                    .expect("access token")
+                    .to_string(),
+                refresh: body["refresh_token"]
+                    .as_str()
+                    .expect("refresh token")
+                    .to_string(),
+            },
+        }
+    }
+
+    /// Registers a new member of `org` with its access code (`POST /api/auth/register`).
+    pub async fn join(&self, org: &TestOrg) -> TestUser {
+        let name = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let email = format!("{name}@example.org");
+        let password = format!("password-{name}");
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({
+                    "email": email, "username": name, "password": password,
+                    "first_name": "Test", "last_name": "User", "access_code": org.access_code,
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "register: {body}");
+        TestUser {
+            id: body["id"].as_str().expect("user id").to_string(),
+            email,
+            password,
+            access: body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_string(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_string(),
+        }
+    }
+
+    /// A new member of `org` with `role`, set the way operators do (`thanotopolis-admin`).
+    pub async fn member_with_role(&self, org: &TestOrg, role: Role) -> TestUser {
+        let user = self.join(org).await;
+        let id = user.id.parse().expect("uuid");
+        operator::set_role(
+            self.gateway.app.stores.main.as_ref(),
+            &UserRef::Id(id),
+            role,
+        )
+        .await
+        .expect("operator sets role");
+        user
+    }
+}
+
+/// An organization made by [`TestApp::register_org`].
+pub struct TestOrg {
+    pub id: String,
+    pub subdomain: String,
+    pub access_code: String,
+    pub admin: TestUser,
+}
+
+/// A registered user and its tokens.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestUser {
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.access)
     }
 }
 

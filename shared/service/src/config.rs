@@ -113,6 +113,9 @@ pub struct AuthSettings {
     pub jwt_secret: Vec<u8>,
     pub access_ttl: std::time::Duration,
     pub refresh_ttl: std::time::Duration,
+    /// How long after a rotation the rotated refresh token may be presented again (a client
+    /// that lost the response) before that counts as reuse and revokes the session.
+    pub refresh_reuse_grace: std::time::Duration,
 }
 
 /// The shortest HS256 secret accepted: 256 bits, the hash's output size (RFC 7518 §3.2).
@@ -124,12 +127,14 @@ impl std::fmt::Debug for AuthSettings {
             .field("jwt_secret", &"<redacted>")
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .finish()
     }
 }
 
 impl AuthSettings {
-    /// Settings with `secret`, refused when it is shorter than [`MIN_JWT_SECRET_BYTES`].
+    /// Settings with `secret`, refused when it is shorter than [`MIN_JWT_SECRET_BYTES`];
+    /// lifetimes from the environment (`REFRESH_REUSE_GRACE_SECONDS`, default 10, too).
     pub fn with_secret(secret: Vec<u8>) -> Result<Self, String> {
         if secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(format!(
@@ -143,6 +148,10 @@ impl AuthSettings {
             jwt_secret: secret,
             access_ttl: std::time::Duration::from_secs(minutes * 60),
             refresh_ttl: std::time::Duration::from_secs(days * 24 * 60 * 60),
+            refresh_reuse_grace: std::time::Duration::from_secs(number_env(
+                "REFRESH_REUSE_GRACE_SECONDS",
+                10,
+            )?),
         })
     }
 

@@ -1,8 +1,8 @@
 //! Login sessions: refresh-token families with rotation and reuse detection (RFC 9700
 //! §4.14.2). A family is one login; each refresh consumes the presented token (a conditional
 //! write) and issues its successor. Presenting an already-rotated token again revokes the whole
-//! family, unless it happens within [`REUSE_GRACE_SECS`] of the rotation (a client that lost
-//! the response and retried).
+//! family, unless it happens within the configured grace window after the rotation (a client
+//! that lost the response and retried).
 
 use crate::records::from_item;
 use crate::tokens::{self, RefreshToken};
@@ -14,10 +14,6 @@ use thanotopolis_service::{ApiError, ApiResult, AppState};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Item, Key, Query, StoreError, Update, Write};
 use uuid::Uuid;
-
-/// How long after a rotation the rotated token may still be presented without revoking its
-/// family.
-pub const REUSE_GRACE_SECS: i64 = 10;
 
 /// TokenResponse (CONTRACT §2.12).
 #[derive(Debug, Serialize)]
@@ -148,7 +144,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
                 .get("rotated_at")
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0);
-            if now - rotated_at > REUSE_GRACE_SECS {
+            if now - rotated_at >= state.auth.refresh_reuse_grace.as_secs() as i64 {
                 tracing::warn!(
                     tenant_id = %token.tenant_id,
                     user_id = %token.user_id,
