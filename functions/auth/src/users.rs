@@ -1,5 +1,6 @@
 //! `/api/users`: user administration within the caller's own tenant (CONTRACT §4). Ids of
-//! other tenants' users read as absent.
+//! other tenants' users read as absent: the id is resolved in the caller's tenant before any
+//! role check, so a foreign id is a 404 whoever asks.
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -29,10 +30,11 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
+    let user = target(&state, &caller, id).await?;
     if id != caller.user_id() && caller.role() < Role::Admin {
         return Err(ApiError::forbidden("Not authorized"));
     }
-    Ok(Json(target(&state, &caller, id).await?.response()))
+    Ok(Json(user.response()))
 }
 
 #[derive(Deserialize)]
@@ -48,13 +50,13 @@ pub async fn set_role(
     Query(query): Query<RoleQuery>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
+    let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
     let role = query
         .role
         .as_deref()
         .and_then(Role::parse)
         .ok_or_else(|| ApiError::bad_request("Invalid role"))?;
-    let user = target(&state, &caller, id).await?;
     policy::check_role_change(&caller, id, user.role, role)?;
     let changes = UserChanges {
         role: Some(role),
@@ -72,11 +74,11 @@ pub async fn delete(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
+    let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
     if id == caller.user_id() {
         return Err(ApiError::bad_request("Cannot delete your own account"));
     }
-    let user = target(&state, &caller, id).await?;
     if user.role == Role::SuperAdmin && caller.role() != Role::SuperAdmin {
         return Err(ApiError::forbidden("Cannot delete super admin"));
     }

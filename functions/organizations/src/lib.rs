@@ -1,6 +1,7 @@
 //! The `organizations` function (CONTRACT §5): register an organization with its first
 //! org_admin, read and edit the caller's organization, and manage its members. Another
-//! tenant's ids read as absent (404) unless the caller is a super_admin.
+//! tenant's ids read as absent (404) unless the caller is a super_admin; ids are resolved
+//! before role checks, so that holds whoever asks.
 
 mod members;
 mod register;
@@ -78,8 +79,8 @@ async fn patch_by_id(
     Path(org_id): Path<String>,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
-    policy::require_org_admin(&caller)?;
     let scope = org_scope(&caller, &org_id)?;
+    policy::require_org_admin(&caller)?;
     apply_patch(&state, &caller, &scope, body).await
 }
 

@@ -21,8 +21,8 @@ pub async fn list(
     caller: Caller,
     Path(org_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    policy::require_org_admin(&caller)?;
     let scope = org_scope(&caller, &org_id)?;
+    policy::require_org_admin(&caller)?;
     let users = accounts::list(state.stores.main.as_ref(), &scope).await?;
     Ok(Json(Value::Array(
         users.iter().map(UserRecord::response).collect(),
@@ -43,8 +43,8 @@ pub async fn update(
     Path((org_id, user_id)): Path<(String, String)>,
     Json(body): Json<MemberPatch>,
 ) -> ApiResult<Json<Value>> {
-    policy::require_org_admin(&caller)?;
     let scope = org_scope(&caller, &org_id)?;
+    policy::require_org_admin(&caller)?;
     let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
     let role = match body.role.as_deref().filter(|r| !r.is_empty()) {
@@ -78,8 +78,8 @@ pub async fn deactivate(
     caller: Caller,
     Path((org_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    policy::require_org_admin(&caller)?;
     let scope = org_scope(&caller, &org_id)?;
+    policy::require_org_admin(&caller)?;
     let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
     policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;

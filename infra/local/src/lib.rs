@@ -52,6 +52,11 @@ impl RunningGateway {
         self.sockets.connection_ids()
     }
 
+    /// Where this gateway keeps its data.
+    pub fn store_settings(&self) -> &StoreSettings {
+        &self.store
+    }
+
     pub fn store_description(&self) -> String {
         match &self.store.backend {
             StoreBackend::Embedded { data_dir } => {
