@@ -260,7 +260,32 @@ async fn management_api_speaks_api_gateway(backend: Backend) {
     );
 }
 
+async fn cors_admits_the_frontend_origin_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/api/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
+            .send()
+    };
+    let ok = preflight("http://localhost:3000").await.unwrap();
+    assert!(ok.status().is_success());
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
+
 on_both_backends!(
+    cors_admits_the_frontend_origin_only,
     health_reports_a_reachable_store,
     websocket_ping_round_trips_through_the_management_api,
     bad_frames_get_an_error_and_keep_the_socket,

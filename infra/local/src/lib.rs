@@ -128,6 +128,7 @@ pub async fn start_with_limits(
             .merge(thanotopolis_organizations::router(app.clone()))
             .merge(gateway.management_router()),
     )
+    .layer(thanotopolis_service::cors().map_err(anyhow::Error::msg)?)
     .layer(axum::middleware::from_fn_with_state(
         gateway.clone(),
         sockets::upgrade,

@@ -14,7 +14,9 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     Ok(AppState::new(stores, auth))
 }
 
-/// Serves `router` as this Lambda function's handler.
+/// Serves `router` as this Lambda function's handler, with the contract's 404/405 answers
+/// and CORS.
 pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(router).await
+    let app = crate::with_fallbacks(router).layer(crate::cors()?);
+    lambda_http::run(app).await
 }

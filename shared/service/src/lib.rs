@@ -39,3 +39,27 @@ pub fn parse_id(name: &str, raw: &str) -> ApiResult<uuid::Uuid> {
         )])
     })
 }
+
+/// CORS for browser callers (CONTRACT §1.1): the origins in `CORS_ORIGINS` (a JSON array,
+/// default the frontend's dev server `http://localhost:3000`), credentials allowed, any method
+/// and header. A malformed `CORS_ORIGINS` is an error at cold start, not a silent default.
+pub fn cors() -> Result<tower_http::cors::CorsLayer, String> {
+    use axum::http::HeaderValue;
+    use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+    let origins: Vec<String> = match config::env("CORS_ORIGINS") {
+        Some(raw) => serde_json::from_str(&raw)
+            .map_err(|e| format!("CORS_ORIGINS must be a JSON array of origins: {e}"))?,
+        None => vec!["http://localhost:3000".into()],
+    };
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o.trim_end_matches('/')))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("CORS_ORIGINS holds an invalid origin: {e}"))?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(std::time::Duration::from_secs(600)))
+}
