@@ -55,7 +55,11 @@ async fn main() {
         let before = trips();
         let t = Instant::now();
         let (status, pair) = app
-            .post("/api/auth/refresh", None, json!({ "refresh_token": refresh_token }))
+            .post(
+                "/api/auth/refresh",
+                None,
+                json!({ "refresh_token": refresh_token }),
+            )
             .await;
         refresh.push(t.elapsed());
         refresh_trips += trips() - before;
