@@ -75,6 +75,7 @@ pub async fn create(
         created_at: thanotopolis_tenant_auth::now_rfc3339(),
         updated_at: None,
         user_count: 0,
+        conversation_count: 0,
     };
     match state
         .stores

@@ -105,6 +105,7 @@ pub async fn register(
         created_at: thanotopolis_tenant_auth::now_rfc3339(),
         updated_at: None,
         user_count: 1,
+        conversation_count: 0,
     };
     let admin = accounts::new_user(
         &scope,

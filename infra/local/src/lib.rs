@@ -125,6 +125,8 @@ pub async fn start_with_limits(
     let router = thanotopolis_service::with_fallbacks(
         thanotopolis_health::router(app.clone())
             .merge(thanotopolis_auth::router(app.clone()))
+            .merge(thanotopolis_agents_api::router(app.clone()))
+            .merge(thanotopolis_conversations_api::router(app.clone()))
             .merge(thanotopolis_organizations::router(app.clone()))
             .merge(gateway.management_router()),
     )

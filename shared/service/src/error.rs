@@ -45,6 +45,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("validation error")]
     Validation(Vec<FieldError>),
+    /// A 422 with a plain `detail` (where the contract words it so).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
@@ -85,7 +88,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

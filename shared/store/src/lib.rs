@@ -29,6 +29,12 @@ pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update,
 
 use async_trait::async_trait;
 
+/// A cursor that continues a query on `index` right after `item` (for callers that trim a
+/// page themselves).
+pub fn cursor_after(schema: &TableSchema, index: Index, item: &Item) -> String {
+    cursor::encode(&cursor::position_of(schema, index, item))
+}
+
 /// The attribute that holds an item's optimistic-concurrency version ([`Condition::VersionEquals`]).
 pub const VERSION_ATTRIBUTE: &str = "version";
 

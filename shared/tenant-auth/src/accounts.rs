@@ -212,3 +212,18 @@ pub async fn oldest_by_email(
         None => Ok(None),
     }
 }
+
+/// The users with these ids in the scope's tenant (absent ones are skipped). One batch read.
+pub async fn load_many(
+    store: &dyn Store,
+    scope: &TenantScope,
+    ids: &[Uuid],
+) -> ApiResult<Vec<UserRecord>> {
+    let keys: Vec<_> = ids.iter().map(|id| keys::user(scope, *id)).collect();
+    store
+        .batch_get(&keys)
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+}

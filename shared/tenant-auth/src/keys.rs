@@ -84,8 +84,77 @@ pub mod index {
     /// `gsi1pk` of tenants: the directory of all tenants (super_admin), oldest first.
     pub const TENANTS: &str = "TENANTS";
 
+    /// `gsi1pk` of conversation member rows: one user's conversations; `gsi1sk` is
+    /// [`activity`], so the most recently active come first when read backwards.
+    pub fn member_conversations(scope: &TenantScope, user_id: Uuid) -> String {
+        format!("{}#USER#{user_id}#CONVS", tenant_partition(scope))
+    }
+
+    pub fn activity(at: &str, conversation_id: Uuid) -> String {
+        format!("{at}#{conversation_id}")
+    }
+
+    /// `gsi2pk` of stored agents: the agent with this id, wherever it is stored.
+    pub fn agent_id(agent_id: Uuid) -> String {
+        format!("AGENTID#{agent_id}")
+    }
+
     /// `gsi2pk` of tenants: the tenant with this access code.
     pub fn access_code(code: &str) -> String {
         format!("ACCESS#{code}")
     }
+}
+
+/// Global partition of free agents created through the API and of stored changes to built-in
+/// agents (the catalog itself is a data file, not items).
+pub const GLOBAL_AGENTS: &str = "AGENTS";
+
+/// Sort-key prefix of agents, in [`GLOBAL_AGENTS`] and in tenant partitions.
+pub const AGENT_PREFIX: &str = "AGENT#";
+
+/// Global: a free agent, or the stored state of a built-in agent, by type.
+pub fn global_agent(agent_type: &str) -> Key {
+    Key::new(GLOBAL_AGENTS, format!("{AGENT_PREFIX}{agent_type}"))
+}
+
+/// A proprietary agent the tenant created.
+pub fn tenant_agent(scope: &TenantScope, agent_type: &str) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("{AGENT_PREFIX}{agent_type}"),
+    )
+}
+
+/// Global: claims an agent type (types are unique across all agents).
+pub fn agent_type_claim(agent_type: &str) -> Key {
+    Key::new(format!("AGENTTYPE#{agent_type}"), "AGENTTYPE")
+}
+
+/// The partition of one conversation: its `META` item, one `MEMBER#` row per member (for the
+/// members' activity index) and its messages.
+pub fn conversation_partition(scope: &TenantScope, conversation_id: Uuid) -> String {
+    format!("{}#CONV#{conversation_id}", tenant_partition(scope))
+}
+
+/// A conversation: title, status, counters, and its members, agents and participants.
+pub fn conversation(scope: &TenantScope, conversation_id: Uuid) -> Key {
+    Key::new(conversation_partition(scope, conversation_id), "META")
+}
+
+/// A member's row in a conversation (carries the member's activity-index entry).
+pub fn conversation_member(scope: &TenantScope, conversation_id: Uuid, user_id: Uuid) -> Key {
+    Key::new(
+        conversation_partition(scope, conversation_id),
+        format!("MEMBER#{user_id}"),
+    )
+}
+
+/// Sort-key prefix of messages; message ids are UUIDv7, so key order is time order.
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn message(scope: &TenantScope, conversation_id: Uuid, message_id: Uuid) -> Key {
+    Key::new(
+        conversation_partition(scope, conversation_id),
+        format!("{MESSAGE_PREFIX}{message_id}"),
+    )
 }

@@ -28,6 +28,9 @@ pub struct TenantRecord {
     /// Users of the tenant, kept by the transactions that create and delete users.
     #[serde(default)]
     pub user_count: i64,
+    /// Conversations of the tenant, kept by the transactions that create and delete them.
+    #[serde(default)]
+    pub conversation_count: i64,
 }
 
 /// A user account.

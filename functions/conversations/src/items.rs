@@ -1,0 +1,411 @@
+//! What hangs off a conversation: messages, attached agents, e-mail participants, export and
+//! stats.
+
+use crate::open;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_conversations::{
+    self as conversations, AttachedAgent, MessageInput, MessageRecord, Participant,
+};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::{Key, Query as StoreQuery, Update, Write};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::validate::Validator;
+use thanotopolis_tenant_auth::{keys, Caller};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+pub struct MessagesQuery {
+    skip: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>> {
+    raw.map(|s| match s.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(ApiError::invalid(
+            &["query", field],
+            format!("Input should be a whole number of at least {min}"),
+        )),
+    })
+    .transpose()
+}
+
+/// `GET …/messages`: oldest first, `skip`/`limit` as in the contract, plus a cursor
+/// (`X-Next-Cursor` header, `cursor` parameter) for long histories. One query per page.
+pub async fn list_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let conversation = open(&state, &caller, &raw).await?;
+    let skip = number(q.skip.as_deref(), "skip", 0)?.unwrap_or(0);
+    let limit = number(q.limit.as_deref(), "limit", 1)?;
+    let (messages, next) = conversations::list_messages(
+        state.stores.main.as_ref(),
+        &caller.scope(),
+        conversation.id,
+        skip,
+        limit,
+        q.cursor,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    if let Some(c) = next.and_then(|c| c.parse().ok()) {
+        headers.insert("x-next-cursor", c);
+    }
+    Ok((
+        headers,
+        Json(Value::Array(
+            messages.iter().map(MessageRecord::response).collect(),
+        )),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct PostMessage {
+    content: String,
+    message_type: Option<String>,
+    metadata: Option<Value>,
+}
+
+/// `POST …/messages`: stores the caller's message and returns it as stored. (Agent replies
+/// come from the realtime pipeline; nothing here invents one.)
+pub async fn post_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<PostMessage>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    let message = conversations::post_message(
+        state.stores.main.as_ref(),
+        &caller.scope(),
+        &conversation,
+        MessageInput {
+            id: None,
+            content: body.content,
+            message_type: body.message_type,
+            metadata: body.metadata,
+            author: Some(caller.user()),
+            agent_type: None,
+        },
+    )
+    .await?;
+    Ok(Json(message.response()))
+}
+
+async fn find_message(
+    state: &AppState,
+    caller: &Caller,
+    conversation: Uuid,
+    raw: &str,
+) -> ApiResult<MessageRecord> {
+    let id = parse_id("message_id", raw)?;
+    state
+        .stores
+        .main
+        .get(&keys::message(&caller.scope(), conversation, id))
+        .await?
+        .map(from_item)
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found("Message not found"))
+}
+
+pub async fn message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw, message_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    Ok(Json(
+        find_message(&state, &caller, conversation.id, &message_id)
+            .await?
+            .response(),
+    ))
+}
+
+/// `DELETE …/messages/{id}`: the author, the conversation's creator or an org_admin+.
+pub async fn delete_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw, message_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    let message = find_message(&state, &caller, conversation.id, &message_id).await?;
+    if message.user_id != Some(caller.user_id())
+        && !conversations::may_manage(&caller, &conversation)
+    {
+        return Err(ApiError::forbidden("You can only delete your own messages"));
+    }
+    conversations::delete_message(
+        state.stores.main.as_ref(),
+        &caller.scope(),
+        conversation.id,
+        message.id,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "status": "success", "message": "Message deleted successfully" }),
+    ))
+}
+
+/// Deletes every item of a partition whose sort key starts with `prefix` (all when `None`),
+/// in transactions of up to 100 deletes.
+pub(crate) async fn delete_partition(
+    state: &AppState,
+    partition: &str,
+    prefix: Option<&str>,
+) -> ApiResult<u64> {
+    let store = state.stores.main.as_ref();
+    let mut query = StoreQuery::new(partition).limit(100);
+    if let Some(p) = prefix {
+        query = query.begins_with(p);
+    }
+    let mut deleted = 0;
+    loop {
+        // Always the first page: what was read is deleted before the next read.
+        let page = store.query(&query).await?;
+        let writes: Vec<Write> = page
+            .items
+            .iter()
+            .filter_map(|item| {
+                Some(Write::Delete {
+                    key: Key::new(item.get("pk")?.as_str()?, item.get("sk")?.as_str()?),
+                    condition: None,
+                })
+            })
+            .collect();
+        if writes.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += writes.len() as u64;
+        store.transact(writes).await?;
+    }
+}
+
+/// `DELETE …/messages`: the conversation's creator or an org_admin+.
+pub async fn clear_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    if !conversations::may_manage(&caller, &conversation) {
+        return Err(ApiError::forbidden(
+            "Only the conversation's creator or an organization admin can clear it",
+        ));
+    }
+    let scope = caller.scope();
+    let partition = keys::conversation_partition(&scope, conversation.id);
+    let deleted = delete_partition(&state, &partition, Some(keys::MESSAGE_PREFIX)).await?;
+    state
+        .stores
+        .main
+        .update(
+            &keys::conversation(&scope, conversation.id),
+            Update::new()
+                .add("message_count", -(deleted as i64))
+                .set("last_message", Value::Null)
+                .set("last_message_at", Value::Null),
+            Some(thanotopolis_store::Condition::Exists),
+        )
+        .await?;
+    Ok(Json(
+        json!({ "status": "success", "message": "All messages cleared successfully" }),
+    ))
+}
+
+pub async fn agents(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    Ok(Json(Value::Array(
+        conversation
+            .agents
+            .iter()
+            .filter(|a| a.is_active)
+            .map(|a| json!({ "id": a.id, "agent_type": a.agent_type, "configuration": a.configuration, "added_at": a.added_at }))
+            .collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct AttachAgent {
+    agent_type: String,
+    configuration: Option<Value>,
+}
+
+/// `POST …/agents`: attaches an agent available to the caller (re-activates it if attached).
+pub async fn attach_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<AttachAgent>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    let store = state.stores.main.as_ref();
+    let mut v = Validator::new();
+    let configuration = v
+        .optional_object("configuration", body.configuration.as_ref())
+        .flatten();
+    v.finish()?;
+    let available = thanotopolis_agents::available(store, &caller).await?;
+    if !available.iter().any(|a| a.agent_type == body.agent_type) {
+        return Err(ApiError::not_found("Agent not found"));
+    }
+    let mut attached = None;
+    conversations::modify(store, &caller, id, |c| {
+        let mut agents = c.agents.clone();
+        let full = agents.len() >= conversations::MAX_AGENTS;
+        let agent = match agents.iter_mut().find(|a| a.agent_type == body.agent_type) {
+            Some(a) => {
+                a.is_active = true;
+                a.configuration = configuration.clone();
+                a.clone()
+            }
+            None if full => {
+                return Err(ApiError::bad_request(format!(
+                    "A conversation has at most {} agents",
+                    conversations::MAX_AGENTS
+                )))
+            }
+            None => {
+                let a = AttachedAgent {
+                    id: Uuid::new_v4(),
+                    agent_type: body.agent_type.clone(),
+                    is_active: true,
+                    added_at: thanotopolis_tenant_auth::now_rfc3339(),
+                    configuration: configuration.clone(),
+                };
+                agents.push(a.clone());
+                a
+            }
+        };
+        attached = Some(agent);
+        Ok(vec![("agents".into(), json!(agents))])
+    })
+    .await?;
+    let a = attached.expect("set by the successful change");
+    Ok(Json(
+        json!({ "id": a.id, "agent_type": a.agent_type, "configuration": a.configuration }),
+    ))
+}
+
+/// `DELETE …/agents/{id}` (the attachment's id).
+pub async fn detach_agent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw, agent_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    let agent_id = parse_id("agent_id", &agent_id)?;
+    conversations::modify(state.stores.main.as_ref(), &caller, id, |c| {
+        if !c.agents.iter().any(|a| a.id == agent_id) {
+            return Err(ApiError::not_found("Agent not found"));
+        }
+        let rest: Vec<&AttachedAgent> = c.agents.iter().filter(|a| a.id != agent_id).collect();
+        Ok(vec![("agents".into(), json!(rest))])
+    })
+    .await?;
+    Ok(Json(
+        json!({ "status": "success", "message": "Agent removed successfully" }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct AddParticipant {
+    email: String,
+}
+
+/// `POST …/participants`: invites an e-mail participant (the frontend's add-participant).
+pub async fn add_participant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<AddParticipant>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    let mut v = Validator::new();
+    let email = v.email("email", &body.email);
+    v.finish()?;
+    let email = email.expect("validated");
+    let mut added = None;
+    conversations::modify(state.stores.main.as_ref(), &caller, id, |c| {
+        let mut participants = c.participants.clone();
+        if let Some(p) = participants
+            .iter_mut()
+            .find(|p| p.identifier == email.as_str())
+        {
+            p.is_active = true;
+            p.left_at = None;
+            added = Some(p.clone());
+        } else if participants.len() >= conversations::MAX_PARTICIPANTS {
+            return Err(ApiError::bad_request(format!(
+                "A conversation has at most {} participants",
+                conversations::MAX_PARTICIPANTS
+            )));
+        } else {
+            let p = Participant {
+                id: Uuid::new_v4(),
+                conversation_id: id,
+                participant_type: "email".into(),
+                identifier: email.as_str().into(),
+                display_name: email.as_str().split('@').next().map(str::to_string),
+                is_active: true,
+                joined_at: thanotopolis_tenant_auth::now_rfc3339(),
+                left_at: None,
+            };
+            participants.push(p.clone());
+            added = Some(p);
+        }
+        Ok(vec![("participants".into(), json!(participants))])
+    })
+    .await?;
+    Ok(Json(json!(added.expect("set by the successful change"))))
+}
+
+/// `GET …/export`: the whole thread (one query per 1 MB of history).
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = open(&state, &caller, &raw).await?;
+    let messages =
+        conversations::history(state.stores.main.as_ref(), &caller.scope(), c.id).await?;
+    Ok(Json(json!({
+        "thread_id": c.id,
+        "title": c.title,
+        "description": c.description,
+        "created_at": c.created_at,
+        "messages": messages.iter().map(|m| json!({
+            "id": m.id, "content": m.content, "sender_name": m.sender_name,
+            "sender_type": m.sender_type, "created_at": m.created_at, "metadata": m.metadata,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET …/stats`: from the counters kept with every message (one read).
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = open(&state, &caller, &raw).await?;
+    Ok(Json(json!({
+        "message_count": c.message_count,
+        "created_at": c.created_at,
+        "last_message_at": c.last_message_at,
+        "agents_used": c.agents_used,
+        "status": c.status,
+        "title": c.title,
+    })))
+}

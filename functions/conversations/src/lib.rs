@@ -1,0 +1,525 @@
+//! The conversations API (CONTRACT §8, with §8.3 create semantics): conversations in the
+//! caller's tenant, their members, agents, e-mail participants and messages. The rules live
+//! in `thanotopolis-conversations`; these routes parse and shape.
+
+mod items;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use thanotopolis_conversations::{self as conversations, ConversationRecord, Participant};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Condition, Index, Key, StoreError, Update, Write};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::validate::{EmailAddress, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+use thanotopolis_tenant_auth::{accounts, keys, Caller};
+use uuid::Uuid;
+
+/// How many of the newest messages a conversation response carries; the full history is the
+/// messages route's job.
+pub const RECENT_MESSAGES: u32 = 50;
+
+/// Largest page of the conversation list.
+const MAX_PAGE_SIZE: usize = 100;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/conversations", get(list).post(create))
+        .route("/api/conversations/", get(list).post(create))
+        .route("/api/conversations/search", get(search))
+        .route(
+            "/api/conversations/{id}",
+            get(by_id).patch(update).delete(remove),
+        )
+        .route(
+            "/api/conversations/{id}/messages",
+            get(items::list_messages)
+                .post(items::post_message)
+                .delete(items::clear_messages),
+        )
+        .route(
+            "/api/conversations/{id}/messages/{message_id}",
+            get(items::message).delete(items::delete_message),
+        )
+        .route(
+            "/api/conversations/{id}/agents",
+            get(items::agents).post(items::attach_agent),
+        )
+        .route(
+            "/api/conversations/{id}/agents/{agent_id}",
+            delete(items::detach_agent),
+        )
+        .route(
+            "/api/conversations/{id}/participants",
+            post(items::add_participant),
+        )
+        .route("/api/conversations/{id}/export", get(items::export))
+        .route("/api/conversations/{id}/stats", get(items::stats))
+        .with_state(state)
+}
+
+/// The conversation in the path, if the caller is an active member.
+pub(crate) async fn open(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<ConversationRecord> {
+    let id = parse_id("conversation_id", raw)?;
+    conversations::open(state.stores.main.as_ref(), caller, id).await
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    title: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    user_ids: Vec<String>,
+    #[serde(default)]
+    agent_types: Vec<String>,
+    #[serde(default)]
+    participant_emails: Vec<String>,
+}
+
+/// `POST /api/conversations`: the conversation, its members (the caller plus the active users
+/// of its tenant among `user_ids`), the agents of `agent_types` available to the caller, the
+/// e-mail participants, and +1 on the tenant's counter, in one transaction.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Json<Value>> {
+    let store = state.stores.main.as_ref();
+    let mut v = Validator::new();
+    let title = v.optional_text("title", body.title.as_deref(), MAX_SHORT_TEXT);
+    let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
+    let mut user_ids = Vec::new();
+    for raw in &body.user_ids {
+        match raw.parse::<Uuid>() {
+            Ok(id) if id != caller.user_id() && !user_ids.contains(&id) => user_ids.push(id),
+            Ok(_) => {}
+            Err(_) => v.reject("user_ids", "Input should be a valid UUID"),
+        }
+    }
+    if user_ids.len() >= conversations::MAX_MEMBERS {
+        v.reject(
+            "user_ids",
+            format!("At most {} members", conversations::MAX_MEMBERS),
+        );
+    }
+    if body.agent_types.len() > conversations::MAX_AGENTS {
+        v.reject(
+            "agent_types",
+            format!("At most {} agents", conversations::MAX_AGENTS),
+        );
+    }
+    let mut emails: Vec<EmailAddress> = Vec::new();
+    for raw in body
+        .participant_emails
+        .iter()
+        .filter(|e| !e.trim().is_empty())
+    {
+        if let Some(email) = v.email("participant_emails", raw) {
+            if !emails.contains(&email) {
+                emails.push(email);
+            }
+        }
+    }
+    if emails.len() > conversations::MAX_PARTICIPANTS {
+        v.reject(
+            "participant_emails",
+            format!("At most {} participants", conversations::MAX_PARTICIPANTS),
+        );
+    }
+    v.finish()?;
+    let (Some(title), Some(description)) = (title, description) else {
+        unreachable!("Validator::finish fails when any field is invalid")
+    };
+
+    let scope = caller.scope();
+    let mut members = vec![caller.user().clone()];
+    members.extend(
+        accounts::load_many(store, &scope, &user_ids)
+            .await?
+            .into_iter()
+            .filter(|u| u.is_active),
+    );
+    let now = thanotopolis_tenant_auth::now_rfc3339();
+    let available = thanotopolis_agents::available(store, &caller).await?;
+    let mut agents = Vec::new();
+    for wanted in &body.agent_types {
+        let attached = agents
+            .iter()
+            .any(|a: &conversations::AttachedAgent| &a.agent_type == wanted);
+        if !attached && available.iter().any(|a| &a.agent_type == wanted) {
+            agents.push(conversations::AttachedAgent {
+                id: Uuid::new_v4(),
+                agent_type: wanted.clone(),
+                is_active: true,
+                added_at: now.clone(),
+                configuration: None,
+            });
+        }
+    }
+    let id = Uuid::new_v4();
+    let participants: Vec<Participant> = emails
+        .iter()
+        .map(|e| Participant {
+            id: Uuid::new_v4(),
+            conversation_id: id,
+            participant_type: "email".into(),
+            identifier: e.as_str().into(),
+            display_name: e.as_str().split('@').next().map(str::to_string),
+            is_active: true,
+            joined_at: now.clone(),
+            left_at: None,
+        })
+        .collect();
+    let title = title.unwrap_or_else(|| default_title(&caller, &members, &participants));
+    let conversation = ConversationRecord {
+        id,
+        tenant_id: scope.tenant_id(),
+        title: Some(title),
+        description,
+        status: "active".into(),
+        created_by_user_id: Some(caller.user_id()),
+        created_at: now.clone(),
+        updated_at: None,
+        version: 1,
+        message_count: 0,
+        last_message: None,
+        last_message_at: None,
+        members: members.iter().map(|u| u.id).collect(),
+        agents,
+        participants,
+        agents_used: Vec::new(),
+    };
+    let mut writes = vec![Write::Put {
+        item: conversation.item(&scope),
+        condition: Some(Condition::NotExists),
+    }];
+    for member in &members {
+        writes.push(Write::Put {
+            item: member_row(&caller, id, member.id, &now),
+            condition: None,
+        });
+    }
+    writes.push(Write::Update {
+        key: keys::tenant(&scope),
+        update: Update::new().add("conversation_count", 1),
+        condition: Some(Condition::Exists),
+    });
+    store.transact(writes).await?;
+    Ok(Json(conversation.response(&members, &[])))
+}
+
+/// A member's row: its entry in that member's activity index.
+fn member_row(
+    caller: &Caller,
+    conversation_id: Uuid,
+    user_id: Uuid,
+    at: &str,
+) -> thanotopolis_store::Item {
+    let scope = caller.scope();
+    let mut item =
+        MAIN_TABLE.key_item(&keys::conversation_member(&scope, conversation_id, user_id));
+    item.insert("conversation_id".into(), json!(conversation_id));
+    item.insert("user_id".into(), json!(user_id));
+    item.insert("joined_at".into(), json!(at));
+    item.insert(
+        "gsi1pk".into(),
+        json!(keys::index::member_conversations(&scope, user_id)),
+    );
+    item.insert(
+        "gsi1sk".into(),
+        json!(keys::index::activity(at, conversation_id)),
+    );
+    item
+}
+
+/// `"<username> - <first other member or participant> [et al.] - <date UTC>"` (§8.3).
+fn default_title(
+    caller: &Caller,
+    members: &[thanotopolis_tenant_auth::UserRecord],
+    participants: &[Participant],
+) -> String {
+    let others: Vec<&str> = members
+        .iter()
+        .filter(|u| u.id != caller.user_id())
+        .map(|u| u.email.as_str())
+        .chain(participants.iter().map(|p| p.identifier.as_str()))
+        .collect();
+    let who = match others.as_slice() {
+        [] => "no participants".to_string(),
+        [one] => one.to_string(),
+        [first, ..] => format!("{first} et al."),
+    };
+    let format = time::macros::format_description!(
+        "[month repr:short] [day], [year] [hour repr:12]:[minute] [period] UTC"
+    );
+    let date = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default();
+    format!("{} - {who} - {date}", caller.user().username)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    page: Option<String>,
+    page_size: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+fn bounded(raw: Option<&str>, field: &str, default: usize, max: usize) -> ApiResult<usize> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(
+                &["query", field],
+                format!("Input should be a whole number from 1 to {max}"),
+            )),
+        },
+    }
+}
+
+/// `GET /api/conversations`: the caller's conversations, most recently active first. One index
+/// query and one batch read per page. `page`/`page_size` as in the contract; a `cursor` (from
+/// the `X-Next-Cursor` header) continues without re-reading earlier pages.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let page = bounded(q.page.as_deref(), "page", 1, 10_000)?;
+    let size = bounded(q.page_size.as_deref(), "page_size", 20, MAX_PAGE_SIZE)?;
+    let store = state.stores.main.as_ref();
+    let scope = caller.scope();
+    let skip = if q.cursor.is_some() {
+        0
+    } else {
+        (page - 1) * size
+    };
+    let index =
+        thanotopolis_store::Query::new(keys::index::member_conversations(&scope, caller.user_id()))
+            .on(Index::Gsi1)
+            .backward()
+            .limit(u32::try_from(skip + size).unwrap_or(u32::MAX))
+            .after(q.cursor.clone());
+    let rows = store.query(&index).await?;
+    let next = rows.cursor.clone();
+    let ids: Vec<Uuid> = rows
+        .items
+        .iter()
+        .skip(skip)
+        .filter_map(|r| r.get("conversation_id")?.as_str()?.parse().ok())
+        .collect();
+    let found = load_conversations(&state, &caller, &ids).await?;
+    let items: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| found.get(id))
+        .filter(|c| q.status.as_deref().is_none_or(|s| c.status == s))
+        .filter(|c| c.members.contains(&caller.user_id()))
+        .map(ConversationRecord::list_item)
+        .collect();
+    let mut headers = HeaderMap::new();
+    if let Some(c) = next.and_then(|c| c.parse().ok()) {
+        headers.insert("x-next-cursor", c);
+    }
+    Ok((headers, Json(Value::Array(items))))
+}
+
+/// The conversations with these ids in the caller's tenant, by id. One batch read.
+async fn load_conversations(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, ConversationRecord>> {
+    let keys: Vec<Key> = ids
+        .iter()
+        .map(|id| keys::conversation(&caller.scope(), *id))
+        .collect();
+    let mut out = HashMap::new();
+    for item in state.stores.main.batch_get(&keys).await? {
+        let c: ConversationRecord = from_item(item)?;
+        out.insert(c.id, c);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+}
+
+/// `GET /api/conversations/search?q=`: case-insensitive substring of title or description among
+/// the caller's conversations. Cost: it reads all of the caller's conversations (one index
+/// query per 1 MB page, one batch read per 100), so it grows with that number, not with the
+/// tenant's or the table's size.
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Value>> {
+    let needle = q
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::Unprocessable("Search query 'q' parameter is required".into()))?
+        .to_lowercase();
+    let store = state.stores.main.as_ref();
+    let index = thanotopolis_store::Query::new(keys::index::member_conversations(
+        &caller.scope(),
+        caller.user_id(),
+    ))
+    .on(Index::Gsi1)
+    .backward();
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&index.clone().after(cursor)).await?;
+        ids.extend(
+            page.items
+                .iter()
+                .filter_map(|r| r.get("conversation_id")?.as_str()?.parse::<Uuid>().ok()),
+        );
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let found = load_conversations(&state, &caller, &ids).await?;
+    let matches = |c: &ConversationRecord| {
+        let hit = |s: &Option<String>| {
+            s.as_deref()
+                .is_some_and(|s| s.to_lowercase().contains(&needle))
+        };
+        hit(&c.title) || hit(&c.description)
+    };
+    let items: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| found.get(id))
+        .filter(|c| c.members.contains(&caller.user_id()) && matches(c))
+        .map(|c| {
+            let mut item = c.list_item();
+            item["last_message"] = Value::Null;
+            item
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
+}
+
+/// `GET /api/conversations/{id}`: the conversation with its members and its newest
+/// messages. The conversation and its recent messages are read together, then the members.
+async fn by_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    let store = state.stores.main.as_ref();
+    let scope = caller.scope();
+    let (conversation, recent) = tokio::join!(
+        conversations::open(store, &caller, id),
+        conversations::recent_messages(store, &scope, id, RECENT_MESSAGES),
+    );
+    let conversation = conversation?;
+    let users = accounts::load_many(store, &caller.scope(), &conversation.members).await?;
+    Ok(Json(conversation.response(&users, &recent?)))
+}
+
+#[derive(Deserialize)]
+struct PatchBody {
+    title: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+}
+
+/// `PATCH /api/conversations/{id}`: `null` or absent leaves a field unchanged.
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<PatchBody>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    let mut v = Validator::new();
+    let title = v.optional_text("title", body.title.as_deref(), MAX_SHORT_TEXT);
+    let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
+    if let Some(s) = &body.status {
+        if !["active", "archived", "closed"].contains(&s.as_str()) {
+            v.reject("status", "Input should be 'active', 'archived' or 'closed'");
+        }
+    }
+    v.finish()?;
+    let mut changes: Vec<(String, Value)> = Vec::new();
+    if let Some(Some(t)) = title {
+        changes.push(("title".into(), json!(t)));
+    }
+    if let Some(Some(d)) = description {
+        changes.push(("description".into(), json!(d)));
+    }
+    if let Some(s) = body.status {
+        changes.push(("status".into(), json!(s)));
+    }
+    let store = state.stores.main.as_ref();
+    let updated = conversations::modify(store, &caller, id, |_| Ok(changes.clone())).await?;
+    let users = accounts::load_many(store, &caller.scope(), &updated.members).await?;
+    let recent =
+        conversations::recent_messages(store, &caller.scope(), id, RECENT_MESSAGES).await?;
+    Ok(Json(updated.response(&users, &recent)))
+}
+
+/// `DELETE /api/conversations/{id}`: its creator or an org_admin+ only. The conversation
+/// disappears at once (its `META` item and the tenant counter, in one transaction); then every
+/// other item of its partition (member rows, messages) is deleted in batches.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let conversation = open(&state, &caller, &raw).await?;
+    if !conversations::may_manage(&caller, &conversation) {
+        return Err(ApiError::forbidden(
+            "Only the conversation's creator or an organization admin can delete it",
+        ));
+    }
+    let store = state.stores.main.as_ref();
+    let scope = caller.scope();
+    match store
+        .transact(vec![
+            Write::Delete {
+                key: keys::conversation(&scope, conversation.id),
+                condition: Some(Condition::Exists),
+            },
+            Write::Update {
+                key: keys::tenant(&scope),
+                update: Update::new().add("conversation_count", -1),
+                condition: Some(Condition::Exists),
+            },
+        ])
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => {
+            return Err(ApiError::not_found("Conversation not found"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    items::delete_partition(
+        &state,
+        &keys::conversation_partition(&scope, conversation.id),
+        None,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "status": "success", "message": "Conversation deleted successfully" }),
+    ))
+}

@@ -1,0 +1,258 @@
+//! Agents: the built-in catalog (`catalog.json`, one data file), agents organizations create,
+//! and which of them serve a given caller. Availability is computed per request from the
+//! caller's own organization (defect #7): enabled, active free agents plus the proprietary
+//! agents of the caller's organization.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Index, Item, Key, Query, Store};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::{keys, Caller, Role};
+use uuid::Uuid;
+
+/// The agent that routes messages to the others.
+pub const MODERATOR: &str = "MODERATOR";
+
+/// An agent as stored and as returned (AgentResponse, CONTRACT §7.2, plus its system prompt,
+/// which is never returned).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AgentRecord {
+    pub id: Uuid,
+    pub agent_type: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_free_agent: bool,
+    pub owner_tenant_id: Option<Uuid>,
+    /// Owner organization's subdomain, for built-in proprietary agents.
+    pub owner_domain: Option<String>,
+    pub is_enabled: bool,
+    pub configuration_template: Value,
+    pub capabilities: Vec<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub system_prompt: String,
+}
+
+impl AgentRecord {
+    pub fn response(&self) -> Value {
+        json!({
+            "id": self.id,
+            "agent_type": self.agent_type,
+            "name": self.name,
+            "description": self.description,
+            "is_free_agent": self.is_free_agent,
+            "owner_tenant_id": self.owner_tenant_id,
+            "owner_domain": self.owner_domain,
+            "is_enabled": self.is_enabled,
+            "configuration_template": self.configuration_template,
+            "capabilities": self.capabilities,
+            "is_active": self.is_active,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// Whether the caller's organization owns this proprietary agent.
+    pub fn owned_by(&self, caller: &Caller) -> bool {
+        !self.is_free_agent
+            && (self.owner_tenant_id == Some(caller.scope().tenant_id())
+                || self.owner_domain.as_deref() == Some(caller.tenant().subdomain.as_str()))
+    }
+
+    /// Whether the agent may serve the caller right now.
+    pub fn serves(&self, caller: &Caller) -> bool {
+        self.is_enabled && self.is_active && (self.is_free_agent || self.owned_by(caller))
+    }
+
+    /// Whether the caller may see the agent at all (inactive ones included).
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        self.is_free_agent || self.owned_by(caller) || caller.role() == Role::SuperAdmin
+    }
+
+    pub fn is_built_in(&self) -> bool {
+        catalog().iter().any(|a| a.id == self.id)
+    }
+
+    /// Where this agent's item lives: API-made proprietary agents in their tenant's partition
+    /// (reachable only through a caller allowed in that tenant), everything else (free and
+    /// built-in agents) in the global agents partition.
+    pub fn key(&self, caller: &Caller) -> Option<Key> {
+        match (self.owner_tenant_id, self.is_built_in()) {
+            (Some(owner), false) => caller
+                .scope_for(owner)
+                .map(|scope| keys::tenant_agent(&scope, &self.agent_type)),
+            _ => Some(keys::global_agent(&self.agent_type)),
+        }
+    }
+
+    /// The stored item, at [`AgentRecord::key`].
+    pub fn item(&self, key: &Key) -> Item {
+        let mut item = MAIN_TABLE.key_item(key);
+        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
+            item.extend(map);
+        }
+        item.insert("gsi2pk".into(), keys::index::agent_id(self.id).into());
+        item.insert("gsi2sk".into(), "AGENT".into());
+        item
+    }
+}
+
+#[derive(Deserialize)]
+struct CatalogFile {
+    added_at: String,
+    agents: Vec<CatalogEntry>,
+}
+
+#[derive(Deserialize)]
+struct CatalogEntry {
+    agent_type: String,
+    name: String,
+    description: String,
+    capabilities: Vec<String>,
+    owner_subdomain: Option<String>,
+    system_prompt: String,
+}
+
+/// Built-in agent ids are derived from their type, so they are stable across deployments.
+fn catalog_id(agent_type: &str) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_8a2e_7d3b_4c9a_9e61_0b7d_2f4a_8c35);
+    Uuid::new_v5(&NAMESPACE, agent_type.as_bytes())
+}
+
+/// The built-in agents, from `catalog.json` (checked by a test, parsed once).
+pub fn catalog() -> &'static [AgentRecord] {
+    static CATALOG: OnceLock<Vec<AgentRecord>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let file: CatalogFile = serde_json::from_str(include_str!("../catalog.json"))
+            .expect("catalog.json is valid (a unit test parses it)");
+        file.agents
+            .into_iter()
+            .map(|e| AgentRecord {
+                id: catalog_id(&e.agent_type),
+                is_free_agent: e.owner_subdomain.is_none(),
+                owner_domain: e.owner_subdomain,
+                agent_type: e.agent_type,
+                name: e.name,
+                description: Some(e.description),
+                owner_tenant_id: None,
+                is_enabled: true,
+                configuration_template: json!({}),
+                capabilities: e.capabilities,
+                is_active: true,
+                created_at: file.added_at.clone(),
+                updated_at: None,
+                system_prompt: e.system_prompt,
+            })
+            .collect()
+    })
+}
+
+async fn query_all(store: &dyn Store, query: Query) -> ApiResult<Vec<AgentRecord>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&query.clone().after(cursor)).await?;
+        for item in page.items {
+            out.push(from_item::<AgentRecord>(item)?);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Every agent the caller may see: built-in agents (with their stored changes), free agents
+/// made through the API, and the caller's organization's own agents. Two queries.
+pub async fn visible(store: &dyn Store, caller: &Caller) -> ApiResult<Vec<AgentRecord>> {
+    let global = Query::new(keys::GLOBAL_AGENTS).begins_with(keys::AGENT_PREFIX);
+    let own = Query::new(keys::tenant_partition(&caller.scope())).begins_with(keys::AGENT_PREFIX);
+    let (stored_global, stored_own) = tokio::join!(query_all(store, global), query_all(store, own));
+    let stored_global = stored_global?;
+    let mut agents: Vec<AgentRecord> = catalog()
+        .iter()
+        .map(|built_in| {
+            stored_global
+                .iter()
+                .find(|s| s.id == built_in.id)
+                .cloned()
+                .unwrap_or_else(|| built_in.clone())
+        })
+        .collect();
+    agents.extend(stored_global.into_iter().filter(|s| !s.is_built_in()));
+    agents.extend(stored_own?);
+    agents.retain(|a| a.visible_to(caller));
+    agents.sort_by(|a, b| a.agent_type.cmp(&b.agent_type));
+    Ok(agents)
+}
+
+/// The agents that serve the caller now (enabled, active, free or its organization's own).
+pub async fn available(store: &dyn Store, caller: &Caller) -> ApiResult<Vec<AgentRecord>> {
+    let mut agents = visible(store, caller).await?;
+    agents.retain(|a| a.serves(caller));
+    Ok(agents)
+}
+
+/// The agent with this id, if the caller may see it (anything else is 404, as if absent).
+pub async fn find(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<AgentRecord> {
+    let not_found = || ApiError::not_found("Agent not found");
+    let page = store
+        .query(
+            &Query::new(keys::index::agent_id(id))
+                .on(Index::Gsi2)
+                .limit(1),
+        )
+        .await?;
+    let agent = match page.items.into_iter().next() {
+        Some(item) => from_item::<AgentRecord>(item)?,
+        None => catalog()
+            .iter()
+            .find(|a| a.id == id)
+            .cloned()
+            .ok_or_else(not_found)?,
+    };
+    if agent.visible_to(caller) {
+        Ok(agent)
+    } else {
+        Err(not_found())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_parses_and_names_the_required_agents() {
+        let types: Vec<&str> = catalog().iter().map(|a| a.agent_type.as_str()).collect();
+        for required in [
+            "MODERATOR",
+            "GRIEF_SUPPORT",
+            "COMPLIANCE",
+            "EMERGENCY",
+            "FINANCIAL_SERVICES",
+            "INVENTORY",
+            "REGULATORY",
+            "RELIGIOUS",
+            "SENSITIVE_CHAT",
+            "WEB_SEARCH",
+            "STOCK_INVESTMENT_ADVISOR",
+        ] {
+            assert!(types.contains(&required), "{required} missing");
+        }
+        let advisor = catalog()
+            .iter()
+            .find(|a| a.agent_type == "STOCK_INVESTMENT_ADVISOR")
+            .unwrap();
+        assert!(!advisor.is_free_agent);
+        assert_eq!(advisor.owner_domain.as_deref(), Some("demo"));
+        assert!(catalog().iter().all(|a| a.system_prompt.len() > 100));
+        let mut ids: Vec<Uuid> = catalog().iter().map(|a| a.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), catalog().len());
+    }
+}

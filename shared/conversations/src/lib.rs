@@ -1,0 +1,99 @@
+//! Conversations and their messages, shared by the REST `conversations` function and the
+//! WebSocket `realtime` function.
+//!
+//! Layout (keys in `thanotopolis_tenant_auth::keys`): one partition per conversation holding
+//! its `META` item (title, status, counters, last message, and the bounded lists of members,
+//! attached agents and e-mail participants), one `MEMBER#` row per member carrying that
+//! member's entry in the activity index (most recently active conversations first), and the
+//! messages, keyed by UUIDv7 so key order is time order.
+//!
+//! Access: the caller's tenant scope builds every key, so another tenant's conversation reads
+//! as absent (404); within the tenant, only active members get in (403 `Access denied`).
+
+mod messages;
+mod records;
+
+pub use messages::{
+    delete_message, history, list_messages, post_message, recent_messages, sender_name,
+    MessageInput, MAX_MESSAGE_BYTES,
+};
+pub use records::{AttachedAgent, ConversationRecord, MessageRecord, Participant};
+
+use serde_json::Value;
+use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::{Condition, Store, StoreError, Update};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::{keys, Caller, Role};
+use uuid::Uuid;
+
+/// Most members, attached agents and e-mail participants a conversation holds (they live in
+/// its `META` item, and a message updates every member's index row in one transaction).
+pub const MAX_MEMBERS: usize = 50;
+pub const MAX_AGENTS: usize = 20;
+pub const MAX_PARTICIPANTS: usize = 50;
+
+/// The conversation if it exists in the caller's tenant (else 404) and the caller is an active
+/// member (else 403 `Access denied`). One read.
+pub async fn open(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<ConversationRecord> {
+    let conversation = load(store, caller, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+    if !conversation.members.contains(&caller.user_id()) {
+        return Err(ApiError::forbidden("Access denied"));
+    }
+    Ok(conversation)
+}
+
+/// The conversation in the caller's tenant, without a membership check.
+pub async fn load(
+    store: &dyn Store,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<Option<ConversationRecord>> {
+    store
+        .get(&keys::conversation(&caller.scope(), id))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// Whether the caller may delete the conversation or clear its messages: its creator, or an
+/// org_admin or above of the tenant (defect #22).
+pub fn may_manage(caller: &Caller, conversation: &ConversationRecord) -> bool {
+    conversation.created_by_user_id == Some(caller.user_id()) || caller.role() >= Role::OrgAdmin
+}
+
+/// Applies `change` to the conversation with optimistic concurrency: the write holds only if
+/// nobody changed the conversation since it was read; a lost race is retried on fresh data,
+/// and answered 409 if it keeps losing. Never a silent overwrite.
+pub async fn modify(
+    store: &dyn Store,
+    caller: &Caller,
+    id: Uuid,
+    mut change: impl FnMut(&ConversationRecord) -> ApiResult<Vec<(String, Value)>>,
+) -> ApiResult<ConversationRecord> {
+    for _ in 0..3 {
+        let current = open(store, caller, id).await?;
+        let mut update = Update::new()
+            .add("version", 1)
+            .set("updated_at", thanotopolis_tenant_auth::now_rfc3339());
+        for (name, value) in change(&current)? {
+            update = update.set(name, value);
+        }
+        match store
+            .update(
+                &keys::conversation(&caller.scope(), id),
+                update,
+                Some(Condition::VersionEquals(current.version)),
+            )
+            .await
+        {
+            Ok(item) => return from_item(item),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "The conversation was changed concurrently; please retry".into(),
+    ))
+}

@@ -1,0 +1,145 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::Item;
+use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
+use uuid::Uuid;
+
+/// An agent attached to a conversation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AttachedAgent {
+    /// The attachment's id (what `DELETE …/agents/{id}` takes).
+    pub id: Uuid,
+    pub agent_type: String,
+    pub is_active: bool,
+    pub added_at: String,
+    pub configuration: Option<Value>,
+}
+
+/// A non-user participant (an invited e-mail address).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Participant {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub participant_type: String,
+    pub identifier: String,
+    pub display_name: Option<String>,
+    pub is_active: bool,
+    pub joined_at: String,
+    pub left_at: Option<String>,
+}
+
+/// A conversation's `META` item.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConversationRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_by_user_id: Option<Uuid>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    /// Bumped by every change to the conversation itself (not by messages).
+    pub version: u64,
+    pub message_count: i64,
+    pub last_message: Option<Value>,
+    pub last_message_at: Option<String>,
+    /// Active members' user ids: the access list.
+    pub members: Vec<Uuid>,
+    pub agents: Vec<AttachedAgent>,
+    pub participants: Vec<Participant>,
+    /// Agent types that have replied in this conversation.
+    #[serde(default)]
+    pub agents_used: Vec<String>,
+}
+
+impl ConversationRecord {
+    pub fn item(&self, scope: &TenantScope) -> Item {
+        let mut item = MAIN_TABLE.key_item(&keys::conversation(scope, self.id));
+        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
+            item.extend(map);
+        }
+        item
+    }
+
+    /// ConversationResponse: `users` are the active members' records, `recent_messages` the
+    /// newest messages, oldest first.
+    pub fn response(&self, users: &[UserRecord], recent_messages: &[MessageRecord]) -> Value {
+        json!({
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "title": self.title,
+            "description": self.description,
+            "status": self.status,
+            "created_by_user_id": self.created_by_user_id,
+            "owner_id": self.created_by_user_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "users": users.iter().filter(|u| self.members.contains(&u.id)).map(UserRecord::response).collect::<Vec<_>>(),
+            "agents": self.agents.iter().map(|a| json!({
+                "id": a.id,
+                "agent_type": a.agent_type,
+                "added_at": a.added_at,
+                "is_active": a.is_active,
+                "configuration": a.configuration,
+            })).collect::<Vec<_>>(),
+            "participants": self.participants.iter().filter(|p| p.is_active).collect::<Vec<_>>(),
+            "recent_messages": recent_messages.iter().map(MessageRecord::response).collect::<Vec<_>>(),
+        })
+    }
+
+    /// ConversationListItem.
+    pub fn list_item(&self) -> Value {
+        json!({
+            "id": self.id,
+            "title": self.display_title(),
+            "description": self.description,
+            "status": self.status,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_message": self.last_message,
+            "participant_count": self.members.len(),
+            "message_count": self.message_count,
+        })
+    }
+
+    pub fn display_title(&self) -> String {
+        match &self.title {
+            Some(t) if !t.is_empty() => t.clone(),
+            _ if self.message_count == 0 => "New Conversation".into(),
+            _ => format!("Conversation with {} messages", self.message_count),
+        }
+    }
+}
+
+/// A message as stored and returned (MessageResponse).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MessageRecord {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_type: String,
+    pub content: String,
+    pub user_id: Option<Uuid>,
+    pub agent_type: Option<String>,
+    pub participant_id: Option<Uuid>,
+    pub metadata: Option<Value>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub sender_name: Option<String>,
+    pub sender_type: String,
+}
+
+impl MessageRecord {
+    pub fn response(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    pub fn item(&self, scope: &TenantScope) -> Item {
+        let mut item = MAIN_TABLE.key_item(&keys::message(scope, self.conversation_id, self.id));
+        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
+            item.extend(map);
+        }
+        item
+    }
+}
