@@ -203,6 +203,12 @@ impl TestApp {
     /// Registers a new organization with its org_admin (`POST /api/organizations/register`).
     pub async fn register_org(&self) -> TestOrg {
         let subdomain = format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.register_org_named(&subdomain).await
+    }
+
+    /// [`TestApp::register_org`] with a chosen subdomain.
+    pub async fn register_org_named(&self, subdomain: &str) -> TestOrg {
+        let subdomain = subdomain.to_string();
         let admin_email = format!("admin@{subdomain}.example.org");
         let password = "correct horse battery".to_string();
         let (status, body) = self

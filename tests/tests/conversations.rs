@@ -1,0 +1,432 @@
+//! Conversations and messages through HTTP, on both store backends: create semantics, lists,
+//! history paging, access across and within tenants, deletion leaving nothing behind, and
+//! concurrent edits.
+
+use serde_json::{json, Value};
+use thanotopolis_store::Query;
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestUser};
+
+async fn create(app: &TestApp, user: &TestUser, body: Value) -> Value {
+    let (status, conv) = app.post("/api/conversations", user.token(), body).await;
+    assert_eq!(status, 200, "{conv}");
+    conv
+}
+
+async fn say(app: &TestApp, user: &TestUser, conv: &str, text: &str) -> Value {
+    let (status, msg) = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            user.token(),
+            json!({ "content": text }),
+        )
+        .await;
+    assert_eq!(status, 200, "{msg}");
+    msg
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn create_follows_the_contract_semantics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let colleague = app.join(&org).await;
+    let stranger = app.register_org().await;
+    let conv = create(
+        &app,
+        &org.admin,
+        json!({
+            "description": "",
+            "user_ids": [colleague.id, stranger.admin.id],
+            "agent_types": ["GRIEF_SUPPORT", "STOCK_INVESTMENT_ADVISOR", "NOPE"],
+            "participant_emails": ["Family@Example.org", " family@example.org ", ""],
+        }),
+    )
+    .await;
+    let users: Vec<&str> = conv["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        users.len(),
+        2,
+        "the caller and the same-tenant colleague only"
+    );
+    assert!(users.contains(&colleague.id.as_str()));
+    let agents: Vec<&str> = conv["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["GRIEF_SUPPORT"], "unavailable agents are skipped");
+    assert_eq!(conv["participants"].as_array().unwrap().len(), 1);
+    assert_eq!(conv["participants"][0]["display_name"], "family");
+    assert_eq!(conv["owner_id"], org.admin.id.as_str());
+    let title = conv["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("admin - ") && title.contains(" et al. - "),
+        "{title}"
+    );
+    assert_eq!(conv["recent_messages"], json!([]));
+
+    for path in ["/api/conversations", "/api/conversations/"] {
+        let (status, list) = app.get(path, colleague.token()).await;
+        assert_eq!(status, 200);
+        assert_eq!(list.as_array().unwrap().len(), 1, "{path}");
+    }
+    let (_, none) = app.get("/api/conversations", stranger.admin.token()).await;
+    assert_eq!(none, json!([]));
+    let (status, _) = app
+        .post(
+            "/api/conversations",
+            org.admin.token(),
+            json!({ "user_ids": ["not-a-uuid"] }),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+async fn lists_show_recent_activity_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let u = &org.admin;
+    let older = id(&create(&app, u, json!({ "title": "Older" })).await);
+    let newer = id(&create(&app, u, json!({ "title": "Newer" })).await);
+    let (_, list) = app.get("/api/conversations", u.token()).await;
+    assert_eq!(list[0]["id"], newer.as_str());
+    say(&app, u, &older, "hello again").await;
+    let (_, list) = app.get("/api/conversations", u.token()).await;
+    assert_eq!(list[0]["id"], older.as_str(), "a new message moves it up");
+    assert_eq!(list[0]["message_count"], 1);
+    assert_eq!(list[0]["last_message"]["content"], "hello again");
+    assert_eq!(list[0]["participant_count"], 1);
+    let (_, page2) = app
+        .get("/api/conversations?page=2&page_size=1", u.token())
+        .await;
+    assert_eq!(page2[0]["id"], newer.as_str());
+    assert_eq!(
+        app.get("/api/conversations?page_size=1000", u.token())
+            .await
+            .0,
+        422
+    );
+
+    let (_, found) = app.get("/api/conversations/search?q=NEW", u.token()).await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["title"], "Newer");
+    let (status, body) = app.get("/api/conversations/search", u.token()).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (422, Some("Search query 'q' parameter is required"))
+    );
+}
+
+async fn history_pages_oldest_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let u = &org.admin;
+    let conv = id(&create(&app, u, json!({ "title": "History" })).await);
+    for i in 0..12 {
+        say(&app, u, &conv, &format!("m{i:02}")).await;
+    }
+    let texts = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = format!("/api/conversations/{conv}/messages");
+    let (_, all) = app.get(&format!("{path}?skip=0"), u.token()).await;
+    assert_eq!(
+        texts(&all),
+        (0..12).map(|i| format!("m{i:02}")).collect::<Vec<_>>()
+    );
+    assert_eq!(all[0]["sender_type"], "user");
+    assert_eq!(all[0]["sender_name"], "Ada Admin");
+    let (_, window) = app.get(&format!("{path}?skip=3&limit=4"), u.token()).await;
+    assert_eq!(texts(&window), ["m03", "m04", "m05", "m06"]);
+
+    let res = app
+        .http
+        .get(app.url(&format!("{path}?limit=5")))
+        .bearer_auth(&u.access)
+        .send()
+        .await
+        .unwrap();
+    let cursor = res.headers()["x-next-cursor"].to_str().unwrap().to_string();
+    let (_, next) = app
+        .get(&format!("{path}?limit=5&cursor={cursor}"), u.token())
+        .await;
+    assert_eq!(texts(&next), ["m05", "m06", "m07", "m08", "m09"]);
+
+    let one = &all[4];
+    let (status, got) = app.get(&format!("{path}/{}", id(one)), u.token()).await;
+    assert_eq!((status, &got), (200, one));
+    let (status, body) = app
+        .post(
+            &path,
+            u.token(),
+            json!({ "content": "x".repeat(33 * 1024) }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (422, Some("Validation error"))
+    );
+    assert_eq!(
+        app.post(&path, u.token(), json!({ "content": "   " }))
+            .await
+            .0,
+        422
+    );
+    let (_, conv_body) = app
+        .get(&format!("/api/conversations/{conv}"), u.token())
+        .await;
+    assert_eq!(conv_body["recent_messages"].as_array().unwrap().len(), 12);
+    assert_eq!(conv_body["recent_messages"][11]["content"], "m11");
+
+    let (status, _) = app.delete(&format!("{path}/{}", id(one)), u.token()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.get(&format!("{path}/{}", id(one)), u.token()).await.0,
+        404
+    );
+    let (_, stats) = app
+        .get(&format!("/api/conversations/{conv}/stats"), u.token())
+        .await;
+    assert_eq!(stats["message_count"], 11);
+    let (_, export) = app
+        .get(&format!("/api/conversations/{conv}/export"), u.token())
+        .await;
+    assert_eq!(export["messages"].as_array().unwrap().len(), 11);
+    let (status, _) = app.delete(&path, u.token()).await;
+    assert_eq!(status, 200);
+    let (_, empty) = app.get(&path, u.token()).await;
+    assert_eq!(empty, json!([]));
+    let (_, stats) = app
+        .get(&format!("/api/conversations/{conv}/stats"), u.token())
+        .await;
+    assert_eq!(stats["message_count"], 0);
+}
+
+async fn outsiders_are_kept_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let colleague = app.join(&org).await;
+    let stranger = app.register_org().await;
+    let conv = id(&create(&app, &org.admin, json!({ "title": "Private" })).await);
+    let msg = id(&say(&app, &org.admin, &conv, "secret").await);
+    let routes = [
+        ("GET", format!("/api/conversations/{conv}")),
+        ("PATCH", format!("/api/conversations/{conv}")),
+        ("DELETE", format!("/api/conversations/{conv}")),
+        ("GET", format!("/api/conversations/{conv}/messages")),
+        ("POST", format!("/api/conversations/{conv}/messages")),
+        ("DELETE", format!("/api/conversations/{conv}/messages")),
+        ("GET", format!("/api/conversations/{conv}/messages/{msg}")),
+        (
+            "DELETE",
+            format!("/api/conversations/{conv}/messages/{msg}"),
+        ),
+        ("GET", format!("/api/conversations/{conv}/agents")),
+        ("POST", format!("/api/conversations/{conv}/agents")),
+        ("POST", format!("/api/conversations/{conv}/participants")),
+        ("GET", format!("/api/conversations/{conv}/export")),
+        ("GET", format!("/api/conversations/{conv}/stats")),
+    ];
+    for (who, token, expected) in [
+        ("another tenant", stranger.admin.access.as_str(), 404),
+        ("a non-member", colleague.access.as_str(), 403),
+    ] {
+        for (method, path) in &routes {
+            let body = match *method {
+                "GET" | "DELETE" => None,
+                _ => Some(
+                    json!({ "content": "hi", "title": "x", "agent_type": "MODERATOR", "email": "a@b.org" }),
+                ),
+            };
+            let (status, resp) = app
+                .call(method.parse().unwrap(), path, Some(token), body)
+                .await;
+            assert_eq!(status, expected, "{who}: {method} {path}");
+            if expected == 403 {
+                assert_eq!(resp["detail"], "Access denied");
+            }
+        }
+    }
+    let (_, still) = app
+        .get(
+            &format!("/api/conversations/{conv}/messages"),
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(still.as_array().unwrap().len(), 1);
+}
+
+async fn deleting_a_conversation_leaves_nothing_behind(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let colleague = app.join(&org).await;
+    let conv = create(
+        &app,
+        &org.admin,
+        json!({ "title": "Doomed", "user_ids": [colleague.id] }),
+    )
+    .await;
+    let conv_id = id(&conv);
+    for i in 0..130 {
+        say(&app, &colleague, &conv_id, &format!("message {i}")).await;
+    }
+    let (status, body) = app
+        .delete(&format!("/api/conversations/{conv_id}"), colleague.token())
+        .await;
+    assert_eq!(
+        (status, body["detail"].is_string()),
+        (403, true),
+        "members who did not create it may not"
+    );
+    let (status, body) = app
+        .delete(&format!("/api/conversations/{conv_id}"), org.admin.token())
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("Conversation deleted successfully"))
+    );
+    let partition = format!("TENANT#{}#CONV#{conv_id}", org.id);
+    let left = app
+        .gateway
+        .app
+        .stores
+        .main
+        .count(&Query::new(partition))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "no message, member row or metadata left");
+    assert_eq!(
+        app.get(&format!("/api/conversations/{conv_id}"), org.admin.token())
+            .await
+            .0,
+        404
+    );
+    let (_, list) = app.get("/api/conversations", colleague.token()).await;
+    assert_eq!(list, json!([]));
+}
+
+async fn concurrent_edits_are_never_lost_silently(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let conv = id(&create(&app, &org.admin, json!({ "title": "Start" })).await);
+    let path = format!("/api/conversations/{conv}");
+    let edits = (0..8).map(|i| {
+        let app = &app;
+        let path = path.clone();
+        let token = org.admin.access.clone();
+        async move {
+            app.patch(&path, Some(&token), json!({ "title": format!("T{i}") }))
+                .await
+        }
+    });
+    let results = futures::future::join_all(edits).await;
+    let won = results.iter().filter(|(s, _)| *s == 200).count();
+    assert!(
+        results.iter().all(|(s, _)| *s == 200 || *s == 409),
+        "{results:?}"
+    );
+    assert!(won >= 1);
+    let (_, now) = app.get(&path, org.admin.token()).await;
+    let titles: Vec<&str> = results
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, b)| b["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&now["title"].as_str().unwrap()));
+    let (status, body) = app
+        .patch(&path, org.admin.token(), json!({ "status": "paused" }))
+        .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (422, Some("Validation error"))
+    );
+    let (status, body) = app
+        .patch(
+            &path,
+            org.admin.token(),
+            json!({ "status": "archived", "title": null }),
+        )
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("archived")));
+    assert_eq!(body["title"], now["title"], "null leaves a field unchanged");
+}
+
+async fn agents_and_participants_attach_to_a_conversation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let conv = id(&create(&app, &org.admin, json!({ "title": "Team" })).await);
+    let base = format!("/api/conversations/{conv}");
+    let (status, attached) = app
+        .post(
+            &format!("{base}/agents"),
+            org.admin.token(),
+            json!({ "agent_type": "COMPLIANCE", "configuration": { "region": "FR" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{attached}");
+    assert_eq!(attached["configuration"]["region"], "FR");
+    let (status, _) = app
+        .post(
+            &format!("{base}/agents"),
+            org.admin.token(),
+            json!({ "agent_type": "STOCK_INVESTMENT_ADVISOR" }),
+        )
+        .await;
+    assert_eq!(status, 404, "not available to this organization");
+    let (_, list) = app.get(&format!("{base}/agents"), org.admin.token()).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, _) = app
+        .delete(
+            &format!("{base}/agents/{}", id(&attached)),
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = app.get(&format!("{base}/agents"), org.admin.token()).await;
+    assert_eq!(list, json!([]));
+    let (status, p) = app
+        .post(
+            &format!("{base}/participants"),
+            org.admin.token(),
+            json!({ "email": "Cousin@Example.org" }),
+        )
+        .await;
+    assert_eq!(
+        (status, p["identifier"].as_str()),
+        (200, Some("cousin@example.org"))
+    );
+    assert_eq!(
+        app.post(
+            &format!("{base}/participants"),
+            org.admin.token(),
+            json!({ "email": "bad" })
+        )
+        .await
+        .0,
+        422
+    );
+    let (_, conv_body) = app.get(&base, org.admin.token()).await;
+    assert_eq!(conv_body["participants"].as_array().unwrap().len(), 1);
+}
+
+on_both_backends!(
+    create_follows_the_contract_semantics,
+    lists_show_recent_activity_first,
+    history_pages_oldest_first,
+    outsiders_are_kept_out,
+    deleting_a_conversation_leaves_nothing_behind,
+    concurrent_edits_are_never_lost_silently,
+    agents_and_participants_attach_to_a_conversation,
+);
