@@ -14,6 +14,24 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A member of a fresh organization and the path of a socket on a new conversation of theirs.
+async fn member_path(app: &TestApp) -> String {
+    let org = app.register_org().await;
+    let (status, conv) = app
+        .post(
+            "/api/conversations",
+            org.admin.token(),
+            json!({ "title": "ws" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    format!(
+        "/?conversation_id={}&token={}",
+        conv["id"].as_str().unwrap(),
+        org.admin.access
+    )
+}
+
 async fn connect(app: &TestApp, path: &str) -> Socket {
     let (socket, response) = tokio_tungstenite::connect_async(app.ws_url(path))
         .await
@@ -109,7 +127,13 @@ async fn health_reports_a_reachable_store(backend: Backend) {
 
 async fn websocket_ping_round_trips_through_the_management_api(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for path in ["/?conversation_id=c1", "/api/ws/conversations/c1"] {
+    let api_gateway_form = member_path(&app).await;
+    let (conversation, token) = api_gateway_form
+        .trim_start_matches("/?conversation_id=")
+        .split_once("&token=")
+        .unwrap();
+    let frontend_form = format!("/api/ws/conversations/{conversation}?token={token}");
+    for path in [api_gateway_form.as_str(), frontend_form.as_str()] {
         let mut socket = connect(&app, path).await;
         socket
             .send(Message::Text(r#"{"type":"ping"}"#.into()))
@@ -124,7 +148,7 @@ async fn websocket_ping_round_trips_through_the_management_api(backend: Backend)
 
 async fn bad_frames_get_an_error_and_keep_the_socket(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut socket = connect(&app, "/").await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
     socket.send(Message::Text("not json".into())).await.unwrap();
     let err = next_json(&mut socket).await;
     assert_eq!(err["type"], "error");
@@ -146,7 +170,7 @@ async fn bad_frames_get_an_error_and_keep_the_socket(backend: Backend) {
 
 async fn oversized_message_closes_with_1009(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut socket = connect(&app, "/").await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
     let big = format!(
         r#"{{"type":"message","content":"{}"}}"#,
         "x".repeat(130 * 1024)
@@ -161,14 +185,14 @@ async fn idle_sockets_are_closed(backend: Backend) {
         ..Limits::API_GATEWAY
     };
     let app = TestApp::spawn_with_limits(backend, limits).await;
-    let mut socket = connect(&app, "/").await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
 }
 
 async fn connection_rows_follow_sockets(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let connections = app.gateway.app.stores.connections.clone();
-    let mut socket = connect(&app, "/").await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
     let id = only_connection(&app).await;
     let row = connections.get(&Key::partition(&id)).await.unwrap();
     let row = row.expect("$connect wrote a connection row");
@@ -193,7 +217,7 @@ async fn connection_rows_follow_sockets(backend: Backend) {
 
 async fn management_api_posts_reads_and_closes_sockets(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut socket = connect(&app, "/").await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
     let id = only_connection(&app).await;
     let url = app.url(&format!("/@connections/{id}"));
 

@@ -1,35 +1,31 @@
 //! WebSocket frames: JSON text with a `type` field, both ways (CONTRACT §9.3, §9.4).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_conversations::MessageRecord;
 
 /// A frame from a client.
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     Ping,
+    TypingStatus {
+        #[serde(default)]
+        is_typing: bool,
+    },
+    Message {
+        #[serde(default)]
+        content: String,
+        /// A client-chosen message id (UUIDv7) makes a retried frame idempotent.
+        id: Option<String>,
+        /// An agent type to answer, skipping the moderator.
+        mention: Option<String>,
+    },
+    /// The conversation's recent messages, to this socket (API Gateway cannot send anything
+    /// to a socket from `$connect`).
+    History,
     #[serde(other)]
     Unknown,
-}
-
-/// A frame to clients.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame {
-    Pong { timestamp: String },
-    Error { content: String, timestamp: String },
-}
-
-impl ServerFrame {
-    pub fn pong() -> Self {
-        ServerFrame::Pong { timestamp: now() }
-    }
-
-    pub fn error(content: impl Into<String>) -> Self {
-        ServerFrame::Error {
-            content: content.into(),
-            timestamp: now(),
-        }
-    }
 }
 
 /// Parses a client frame; the error is the `content` of the `error` frame to send back.
@@ -38,17 +34,98 @@ pub(crate) fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
     if body.len() > crate::MAX_FRAME_BYTES {
         return Err("Message too large");
     }
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|_| "Invalid message format")?;
+    let value: Value = serde_json::from_str(body).map_err(|_| "Invalid message format")?;
     if !value.get("type").is_some_and(|t| t.is_string()) {
         return Err("Invalid message format");
     }
     serde_json::from_value(value).map_err(|_| "Invalid message format")
 }
 
-/// UTC now, RFC 3339 with `Z` (the original sent naive local-looking times: CONTRACT §1.6).
+/// UTC now, RFC 3339 with `Z` (the original sent naive local-looking times: defect #13).
 pub(crate) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    thanotopolis_tenant_auth::now_rfc3339()
+}
+
+pub fn pong() -> Value {
+    json!({ "type": "pong", "timestamp": now() })
+}
+
+pub fn error(content: &str) -> Value {
+    json!({ "type": "error", "content": content, "timestamp": now() })
+}
+
+/// Who a user is in frames: e-mail, username and names, kept in the connection row.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+pub struct Person {
+    pub user_id: uuid::Uuid,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: String,
+}
+
+pub fn presence(kind: &str, who: &Person) -> Value {
+    json!({ "type": kind, "email": who.email, "username": who.username, "timestamp": now() })
+}
+
+pub fn typing(who: &Person, is_typing: bool, is_owner: bool) -> Value {
+    json!({
+        "type": "typing_status",
+        "identifier": who.email,
+        "is_owner": is_owner,
+        "is_typing": is_typing,
+        "timestamp": now(),
+    })
+}
+
+/// A `message` frame (table 9.4.1) for a user's or an agent's message. `author` is the human
+/// author when known; `is_owner` is per recipient (defect #3).
+pub fn message(
+    m: &MessageRecord,
+    author: Option<&Person>,
+    is_owner: bool,
+    is_history: bool,
+) -> Value {
+    let mut frame = match &m.agent_type {
+        Some(agent) => json!({
+            "type": "message",
+            "id": m.id,
+            "content": m.content,
+            "identifier": agent,
+            "email": format!("{}@thanotopolis.local", agent.to_lowercase()),
+            "is_owner": false,
+            "sender_name": agent,
+            "sender_type": "agent",
+            "message_type": "agent",
+            "agent_type": agent,
+            "timestamp": m.created_at,
+            "agent_metadata": { "agent_type": agent, "message_type": "agent", "sender_type": "agent" },
+        }),
+        None => {
+            let email = author.map(|a| a.email.clone()).unwrap_or_default();
+            json!({
+                "type": "message",
+                "id": m.id,
+                "content": m.content,
+                "identifier": email,
+                "email": email,
+                "is_owner": is_owner,
+                "sender_name": m.sender_name,
+                "sender_type": m.sender_type,
+                "timestamp": m.created_at,
+                "user_metadata": author.map(|a| json!({
+                    "username": a.username, "first_name": a.first_name, "last_name": a.last_name,
+                })),
+            })
+        }
+    };
+    if is_history {
+        frame["is_history"] = true.into();
+    }
+    frame
+}
+
+pub fn token(token: &str, agent_type: &str, message_id: uuid::Uuid) -> Value {
+    json!({ "type": "token", "token": token, "agent_type": agent_type, "message_id": message_id })
 }

@@ -1,24 +1,36 @@
 //! The WebSocket side of Thanotopolis, as API Gateway WebSocket routes.
 //!
-//! API Gateway holds the sockets; this function only sees events: `$connect` (may refuse the
-//! handshake by answering non-200), `$disconnect` (best effort: AWS may never send it) and
-//! `$default` (one client frame). It answers clients by posting through the API Gateway
-//! management API ([`Poster`]). Every live socket has a row in the connections table with a TTL,
-//! so nothing depends on `$disconnect` arriving.
+//! API Gateway holds the sockets; this function only sees events: `$connect` (authenticates
+//! the `token` and requires active membership of `conversation_id`, else refuses the
+//! handshake), `$disconnect` (best effort: AWS may never send it) and `$default` (one client
+//! frame). It answers by posting through the API Gateway management API ([`Poster`]). Every
+//! live socket has a row in the connections table with a TTL, so nothing depends on
+//! `$disconnect` arriving.
 
 mod connections;
-mod frames;
+mod fanout;
+pub mod frames;
 mod poster;
 
-pub use frames::{ClientFrame, ServerFrame};
+pub use connections::CONNECTION_LIFETIME_SECS;
+pub use fanout::MAX_IN_FLIGHT;
 pub use poster::{ManagementEndpoint, PostError, Poster};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use thanotopolis_service::AppState;
+use connections::Connection;
+use frames::{ClientFrame, Person};
+use serde_json::Value;
+use thanotopolis_conversations::{self as conversations, MessageInput};
+use thanotopolis_service::{ApiError, AppState};
+use thanotopolis_tenant_auth::{accounts, Caller};
+use uuid::Uuid;
 
 /// API Gateway's largest WebSocket message.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+
+/// How many recent messages a `history` request returns.
+pub const HISTORY_MESSAGES: u32 = 50;
 
 /// What the WebSocket routes need, built once per cold start.
 pub struct RealtimeState {
@@ -35,6 +47,18 @@ impl RealtimeState {
     }
 }
 
+/// The API Gateway domain and stage an event came through (where to post answers).
+pub(crate) struct EventEndpoint {
+    domain: Option<String>,
+    stage: Option<String>,
+}
+
+impl EventEndpoint {
+    fn as_pair(&self) -> (Option<&str>, Option<&str>) {
+        (self.domain.as_deref(), self.stage.as_deref())
+    }
+}
+
 /// Handles one API Gateway WebSocket event. Never fails: errors become status codes (for
 /// `$connect`) or `error` frames (for client frames), and are logged here.
 pub async fn handle(
@@ -45,42 +69,277 @@ pub async fn handle(
     let Some(connection_id) = ctx.connection_id.clone() else {
         return response(400, "missing connection id");
     };
-    let route = ctx.route_key.as_deref().unwrap_or("$default");
-    match route {
-        "$connect" => match connections::register(&state.app, &connection_id).await {
-            Ok(()) => response(200, ""),
-            Err(e) => {
-                tracing::error!(%connection_id, error = %e, "cannot register connection");
-                response(500, "")
+    let endpoint = EventEndpoint {
+        domain: ctx.domain_name.clone(),
+        stage: ctx.stage.clone(),
+    };
+    match ctx.route_key.as_deref().unwrap_or("$default") {
+        "$connect" => {
+            let param = |name: &str| {
+                event
+                    .query_string_parameters
+                    .first(name)
+                    .map(str::to_string)
+            };
+            match connect(
+                state,
+                &endpoint,
+                &connection_id,
+                param("token"),
+                param("conversation_id"),
+            )
+            .await
+            {
+                Ok(()) => response(200, ""),
+                Err(e) => {
+                    tracing::info!(%connection_id, reason = %e, "connection refused");
+                    response(i64::from(e.status().as_u16()), &e.to_string())
+                }
             }
-        },
+        }
         "$disconnect" => {
-            if let Err(e) = connections::forget(&state.app, &connection_id).await {
-                tracing::warn!(%connection_id, error = %e, "cannot delete connection row");
-            }
+            disconnect(state, &endpoint, &connection_id).await;
             response(200, "")
         }
         _ => {
-            let reply = match frames::parse(event.body.as_deref()) {
-                Ok(ClientFrame::Ping) => ServerFrame::pong(),
-                Ok(ClientFrame::Unknown) => ServerFrame::error("Unknown message type"),
-                Err(detail) => ServerFrame::error(detail),
+            let body = if event.is_base64_encoded {
+                None
+            } else {
+                event.body.as_deref()
             };
-            let endpoint = (ctx.domain_name.as_deref(), ctx.stage.as_deref());
-            match state.poster.post(endpoint, &connection_id, &reply).await {
-                Ok(()) => {}
-                Err(PostError::Gone) => {
-                    if let Err(e) = connections::forget(&state.app, &connection_id).await {
-                        tracing::warn!(%connection_id, error = %e, "cannot delete gone connection");
+            if let Err(e) = on_frame(state, &endpoint, &connection_id, body).await {
+                tracing::warn!(%connection_id, error = %e, "frame failed");
+                let content = match &e {
+                    ApiError::Internal(_) | ApiError::ServiceUnavailable(_) => {
+                        "Failed to process message".to_string()
                     }
-                }
-                Err(PostError::Failed(e)) => {
-                    tracing::warn!(%connection_id, error = %e, "post to connection failed");
-                }
+                    other => other.to_string(),
+                };
+                fanout::send(state, &endpoint, &connection_id, &frames::error(&content)).await;
             }
             response(200, "")
         }
     }
+}
+
+async fn connect(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    connection_id: &str,
+    token: Option<String>,
+    conversation_id: Option<String>,
+) -> Result<(), ApiError> {
+    let token = token.ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+    let caller = Caller::from_access_token(&state.app, &token)
+        .await
+        .map_err(|e| match e {
+            ApiError::BadRequest(m) => ApiError::forbidden(m),
+            other => other,
+        })?;
+    let conversation_id: Uuid = conversation_id
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("conversation_id is required"))?;
+    let conversation =
+        conversations::open(state.app.stores.main.as_ref(), &caller, conversation_id)
+            .await
+            .map_err(|e| match e {
+                // Another tenant's conversation, or none: the same refusal as not being a member.
+                ApiError::NotFound(_) => ApiError::forbidden("Access denied"),
+                other => other,
+            })?;
+    let user = caller.user();
+    let person = Person {
+        user_id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        display_name: conversations::sender_name(user),
+    };
+    let row = Connection {
+        connection_id: connection_id.to_string(),
+        tenant_id: caller.scope().tenant_id(),
+        conversation_id: conversation.id,
+        user: person.clone(),
+        connected_at: frames::now(),
+        expires_at: thanotopolis_tenant_auth::now_epoch() + CONNECTION_LIFETIME_SECS,
+    };
+    connections::register(&state.app, &row).await?;
+    // API Gateway cannot deliver to the connecting socket inside $connect: tell the others.
+    let joined = frames::presence("user_joined", &person);
+    fanout::broadcast(
+        state,
+        endpoint,
+        conversation.id,
+        Some(connection_id),
+        |_| joined.clone(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn disconnect(state: &RealtimeState, endpoint: &EventEndpoint, connection_id: &str) {
+    let row = match connections::load(&state.app, connection_id).await {
+        Ok(row) => row,
+        Err(e) => {
+            tracing::warn!(%connection_id, error = %e, "cannot read connection row");
+            None
+        }
+    };
+    if let Err(e) = connections::forget(&state.app, connection_id).await {
+        tracing::warn!(%connection_id, error = %e, "cannot delete connection row");
+    }
+    if let Some(row) = row {
+        let left = frames::presence("user_left", &row.user);
+        if let Err(e) = fanout::broadcast(
+            state,
+            endpoint,
+            row.conversation_id,
+            Some(connection_id),
+            |_| left.clone(),
+        )
+        .await
+        {
+            tracing::warn!(%connection_id, error = %e, "cannot announce user_left");
+        }
+    }
+}
+
+async fn on_frame(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    connection_id: &str,
+    body: Option<&str>,
+) -> Result<(), ApiError> {
+    let frame = match frames::parse(body) {
+        Ok(f) => f,
+        Err(detail) => {
+            fanout::send(state, endpoint, connection_id, &frames::error(detail)).await;
+            return Ok(());
+        }
+    };
+    if frame == ClientFrame::Ping {
+        fanout::send(state, endpoint, connection_id, &frames::pong()).await;
+        return Ok(());
+    }
+    let row = connections::load(&state.app, connection_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Connection expired; please reconnect"))?;
+    match frame {
+        ClientFrame::Ping => unreachable!("answered above"),
+        ClientFrame::Unknown => {
+            fanout::send(
+                state,
+                endpoint,
+                connection_id,
+                &frames::error("Unknown message type"),
+            )
+            .await;
+        }
+        ClientFrame::TypingStatus { is_typing } => {
+            let who = row.user.clone();
+            fanout::broadcast(state, endpoint, row.conversation_id, None, |r| {
+                frames::typing(&who, is_typing, r.user.user_id == who.user_id)
+            })
+            .await?;
+        }
+        ClientFrame::History => history(state, endpoint, &row).await?,
+        ClientFrame::Message {
+            content,
+            id,
+            mention: _,
+        } => {
+            if content.trim().is_empty() {
+                return Ok(());
+            }
+            let id = match id {
+                None => None,
+                Some(raw) => Some(client_message_id(&raw)?),
+            };
+            let caller =
+                Caller::from_connection(&state.app, row.tenant_id, row.user.user_id).await?;
+            let store = state.app.stores.main.as_ref();
+            let conversation = conversations::open(store, &caller, row.conversation_id).await?;
+            let message = conversations::post_message(
+                store,
+                &caller.scope(),
+                &conversation,
+                MessageInput {
+                    id,
+                    content,
+                    message_type: None,
+                    metadata: None,
+                    author: Some(caller.user()),
+                    agent_type: None,
+                },
+            )
+            .await?;
+            let author = row.user.clone();
+            fanout::broadcast(state, endpoint, row.conversation_id, None, |r| {
+                frames::message(
+                    &message,
+                    Some(&author),
+                    r.user.user_id == author.user_id,
+                    false,
+                )
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A client-chosen message id: a UUIDv7 (ids order history by time) minted within the last
+/// few minutes, so nobody can slip a message into the past.
+fn client_message_id(raw: &str) -> Result<Uuid, ApiError> {
+    let bad = || ApiError::bad_request("Message id must be a current UUIDv7");
+    let id: Uuid = raw.parse().map_err(|_| bad())?;
+    let (secs, _) = id.get_timestamp().ok_or_else(bad)?.to_unix();
+    let skew = (secs as i64 - thanotopolis_tenant_auth::now_epoch()).abs();
+    if id.get_version_num() != 7 || skew > 300 {
+        return Err(bad());
+    }
+    Ok(id)
+}
+
+/// Sends the conversation's recent messages to this socket, oldest first, as history frames.
+async fn history(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    row: &Connection,
+) -> Result<(), ApiError> {
+    let caller = Caller::from_connection(&state.app, row.tenant_id, row.user.user_id).await?;
+    let store = state.app.stores.main.as_ref();
+    let scope = caller.scope();
+    let messages =
+        conversations::recent_messages(store, &scope, row.conversation_id, HISTORY_MESSAGES)
+            .await?;
+    let mut author_ids: Vec<Uuid> = messages.iter().filter_map(|m| m.user_id).collect();
+    author_ids.sort();
+    author_ids.dedup();
+    let authors: Vec<Person> = accounts::load_many(store, &scope, &author_ids)
+        .await?
+        .iter()
+        .map(|u| Person {
+            user_id: u.id,
+            email: u.email.clone(),
+            username: u.username.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            display_name: conversations::sender_name(u),
+        })
+        .collect();
+    for m in &messages {
+        let author = m
+            .user_id
+            .and_then(|id| authors.iter().find(|a| a.user_id == id));
+        let frame: Value = frames::message(m, author, m.user_id == Some(row.user.user_id), true);
+        if !fanout::send(state, endpoint, &row.connection_id, &frame).await {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn response(status: i64, body: &str) -> ApiGatewayProxyResponse {

@@ -56,6 +56,41 @@ impl Caller {
         }
     }
 
+    /// Authenticates an access token presented outside an HTTP header (the WebSocket
+    /// handshake's `token` parameter): an active user of an active organization.
+    pub async fn from_access_token(state: &AppState, token: &str) -> ApiResult<Caller> {
+        let (user_id, tenant_id) = tokens::verify_access(&state.auth, token)
+            .ok_or_else(|| ApiError::unauthorized("Could not validate credentials"))?;
+        let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("User not found"))?;
+        caller.require_active()
+    }
+
+    /// The caller recorded in a WebSocket connection row, re-read so that a deactivation
+    /// takes effect on the next frame. The ids must come from a row written at `$connect`
+    /// after [`Caller::from_access_token`] verified them.
+    pub async fn from_connection(
+        state: &AppState,
+        tenant_id: Uuid,
+        user_id: Uuid,
+    ) -> ApiResult<Caller> {
+        Self::load(state, TenantScope::trusted(tenant_id), user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("User not found"))?
+            .require_active()
+    }
+
+    fn require_active(self) -> ApiResult<Caller> {
+        if !self.user.is_active {
+            return Err(ApiError::bad_request("Inactive user"));
+        }
+        if !self.tenant.is_active {
+            return Err(ApiError::bad_request("Organization is not active"));
+        }
+        Ok(self)
+    }
+
     /// Authenticates the request's bearer token (CONTRACT §1.2 answers).
     async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
         let header = parts
@@ -122,13 +157,6 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let caller = Caller::authenticate(parts, state).await?;
-        if !caller.user.is_active {
-            return Err(ApiError::bad_request("Inactive user"));
-        }
-        if !caller.tenant.is_active {
-            return Err(ApiError::bad_request("Organization is not active"));
-        }
-        Ok(caller)
+        Caller::authenticate(parts, state).await?.require_active()
     }
 }

@@ -1,0 +1,64 @@
+//! Sending frames to the sockets of a conversation: one query for its live connections, then
+//! concurrent posts (at most [`MAX_IN_FLIGHT`] at a time). A 410 Gone deletes *that*
+//! connection's row; other failures are logged and do not stop the fan-out.
+
+use crate::connections::{self, Connection};
+use crate::{EventEndpoint, PostError, RealtimeState};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use thanotopolis_service::ApiResult;
+use uuid::Uuid;
+
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Posts `frame` to one connection; a 410 removes its row. Returns whether it was delivered.
+pub(crate) async fn send(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    connection_id: &str,
+    frame: &Value,
+) -> bool {
+    match state
+        .poster
+        .post(endpoint.as_pair(), connection_id, frame)
+        .await
+    {
+        Ok(()) => true,
+        Err(PostError::Gone) => {
+            if let Err(e) = connections::forget(&state.app, connection_id).await {
+                tracing::warn!(%connection_id, error = %e, "cannot delete gone connection");
+            }
+            false
+        }
+        Err(PostError::Failed(e)) => {
+            tracing::warn!(%connection_id, error = %e, "post to connection failed");
+            false
+        }
+    }
+}
+
+/// Sends `frame_for(recipient)` to every live socket of the conversation but `skip`.
+/// Returns how many sockets received it.
+pub(crate) async fn broadcast(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    conversation_id: Uuid,
+    skip: Option<&str>,
+    frame_for: impl Fn(&Connection) -> Value,
+) -> ApiResult<usize> {
+    let recipients = connections::in_conversation(&state.app, conversation_id).await?;
+    // Frames are built up front so each delivery owns its data (and the future stays Send).
+    let outgoing: Vec<(String, Value)> = recipients
+        .iter()
+        .filter(|c| Some(c.connection_id.as_str()) != skip)
+        .map(|c| (c.connection_id.clone(), frame_for(c)))
+        .collect();
+    let mut delivered = 0;
+    let mut deliveries = stream::iter(outgoing)
+        .map(|(id, frame)| async move { send(state, endpoint, &id, &frame).await })
+        .buffer_unordered(MAX_IN_FLIGHT);
+    while let Some(ok) = deliveries.next().await {
+        delivered += usize::from(ok);
+    }
+    Ok(delivered)
+}
