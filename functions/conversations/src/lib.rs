@@ -61,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/conversations/{id}/export", get(items::export))
         .route("/api/conversations/{id}/stats", get(items::stats))
+        .route("/api/conversations/{id}/active-users", get(active_users))
+        .route("/api/websocket/stats", get(websocket_stats))
+        .route("/api/ws/stats", get(ws_stats))
         .with_state(state)
 }
 
@@ -522,4 +525,50 @@ async fn remove(
     Ok(Json(
         json!({ "status": "success", "message": "Conversation deleted successfully" }),
     ))
+}
+
+/// `GET /api/conversations/{id}/active-users`: open sockets of a conversation of the caller's
+/// tenant, counted from live connection rows (defect #16: no counter that can drift).
+async fn active_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("conversation_id", &raw)?;
+    conversations::load(state.stores.main.as_ref(), &caller, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+    let live = conversations::presence::count_in_conversation(&state, id).await?;
+    Ok(Json(json!({
+        "conversation_id": id,
+        "active_connections": live,
+        "timestamp": thanotopolis_tenant_auth::now_rfc3339(),
+    })))
+}
+
+/// `GET /api/websocket/stats`: the caller's organization's open sockets. There is no
+/// per-user connection cap in this system, so none is reported.
+async fn websocket_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let p = conversations::presence::in_tenant(&state, caller.scope().tenant_id()).await?;
+    Ok(Json(json!({
+        "total_connections": p.total_connections,
+        "total_conversations": p.total_conversations,
+        "total_users": p.total_users,
+        "max_connections_per_user": Value::Null,
+        "timestamp": thanotopolis_tenant_auth::now_rfc3339(),
+    })))
+}
+
+/// `GET /api/ws/stats` (authenticated now, defect #9): the same figures, per conversation too.
+async fn ws_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let p = conversations::presence::in_tenant(&state, caller.scope().tenant_id()).await?;
+    Ok(Json(json!({
+        "active_connections": { "total": p.total_connections, "by_conversation": p.by_conversation },
+        "connection_manager": {
+            "total_connections": p.total_connections,
+            "total_conversations": p.total_conversations,
+            "total_users": p.total_users,
+        },
+        "timestamp": thanotopolis_tenant_auth::now_rfc3339(),
+    })))
 }

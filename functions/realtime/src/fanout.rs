@@ -2,10 +2,10 @@
 //! concurrent posts (at most [`MAX_IN_FLIGHT`] at a time). A 410 Gone deletes *that*
 //! connection's row; other failures are logged and do not stop the fan-out.
 
-use crate::connections::{self, Connection};
 use crate::{EventEndpoint, PostError, RealtimeState};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
+use thanotopolis_conversations::presence::{self as connections, Connection};
 use thanotopolis_service::ApiResult;
 use uuid::Uuid;
 

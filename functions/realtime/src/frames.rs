@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_conversations::presence::Person;
 use thanotopolis_conversations::MessageRecord;
 
 /// A frame from a client.
@@ -52,17 +53,6 @@ pub fn pong() -> Value {
 
 pub fn error(content: &str) -> Value {
     json!({ "type": "error", "content": content, "timestamp": now() })
-}
-
-/// Who a user is in frames: e-mail, username and names, kept in the connection row.
-#[derive(Clone, Debug, serde::Serialize, Deserialize)]
-pub struct Person {
-    pub user_id: uuid::Uuid,
-    pub email: String,
-    pub username: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub display_name: String,
 }
 
 pub fn presence(kind: &str, who: &Person) -> Value {

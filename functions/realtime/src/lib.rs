@@ -7,20 +7,19 @@
 //! live socket has a row in the connections table with a TTL, so nothing depends on
 //! `$disconnect` arriving.
 
-mod connections;
 mod fanout;
 pub mod frames;
 mod poster;
 
-pub use connections::CONNECTION_LIFETIME_SECS;
 pub use fanout::MAX_IN_FLIGHT;
 pub use poster::{ManagementEndpoint, PostError, Poster};
+pub use thanotopolis_conversations::presence::CONNECTION_LIFETIME_SECS;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use connections::Connection;
-use frames::{ClientFrame, Person};
+use frames::ClientFrame;
 use serde_json::Value;
+use thanotopolis_conversations::presence::{self as connections, Connection, Person};
 use thanotopolis_conversations::{self as conversations, MessageInput};
 use thanotopolis_service::{ApiError, AppState};
 use thanotopolis_tenant_auth::{accounts, Caller};
@@ -113,6 +112,10 @@ pub async fn handle(
                     ApiError::Internal(_) | ApiError::ServiceUnavailable(_) => {
                         "Failed to process message".to_string()
                     }
+                    ApiError::Validation(errors) => errors
+                        .first()
+                        .map(|f| f.msg.clone())
+                        .unwrap_or_else(|| "Invalid message".into()),
                     other => other.to_string(),
                 };
                 fanout::send(state, &endpoint, &connection_id, &frames::error(&content)).await;
@@ -148,15 +151,7 @@ async fn connect(
                 ApiError::NotFound(_) => ApiError::forbidden("Access denied"),
                 other => other,
             })?;
-    let user = caller.user();
-    let person = Person {
-        user_id: user.id,
-        email: user.email.clone(),
-        username: user.username.clone(),
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        display_name: conversations::sender_name(user),
-    };
+    let person = Person::of(caller.user());
     let row = Connection {
         connection_id: connection_id.to_string(),
         tenant_id: caller.scope().tenant_id(),
@@ -321,14 +316,7 @@ async fn history(
     let authors: Vec<Person> = accounts::load_many(store, &scope, &author_ids)
         .await?
         .iter()
-        .map(|u| Person {
-            user_id: u.id,
-            email: u.email.clone(),
-            username: u.username.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            display_name: conversations::sender_name(u),
-        })
+        .map(Person::of)
         .collect();
     for m in &messages {
         let author = m

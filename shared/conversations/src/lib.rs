@@ -11,6 +11,7 @@
 //! as absent (404); within the tenant, only active members get in (403 `Access denied`).
 
 mod messages;
+pub mod presence;
 mod records;
 
 pub use messages::{

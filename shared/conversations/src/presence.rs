@@ -1,0 +1,161 @@
+//! Presence: rows of the connections table, one per live WebSocket, with who is connected to
+//! which conversation. Rows expire with API Gateway's 2-hour connection limit, so a missed
+//! `$disconnect` cannot leave one behind for long, and reads ignore expired rows: every count
+//! here is of sockets that are really open (or vanished less than one fan-out ago).
+
+use serde::{Deserialize, Serialize};
+use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_store::schema::CONNECTIONS_TABLE;
+use thanotopolis_store::{Index, Item, Key, Query, StoreResult};
+use uuid::Uuid;
+
+/// API Gateway closes every WebSocket connection after two hours.
+pub const CONNECTION_LIFETIME_SECS: i64 = 2 * 60 * 60;
+
+/// Who a user is in frames: e-mail, username and names, kept in the connection row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Person {
+    pub user_id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: String,
+}
+
+impl Person {
+    pub fn of(user: &thanotopolis_tenant_auth::UserRecord) -> Person {
+        Person {
+            user_id: user.id,
+            email: user.email.clone(),
+            username: user.username.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            display_name: crate::sender_name(user),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Connection {
+    pub connection_id: String,
+    pub tenant_id: Uuid,
+    pub conversation_id: Uuid,
+    pub user: Person,
+    pub connected_at: String,
+    pub expires_at: i64,
+}
+
+impl Connection {
+    fn item(&self) -> Item {
+        let mut item = CONNECTIONS_TABLE.key_item(&Key::partition(&self.connection_id));
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
+            item.extend(map);
+        }
+        // Index keys are strings (the by_conversation and by_tenant indexes).
+        item.insert(
+            "conversation_id".into(),
+            self.conversation_id.to_string().into(),
+        );
+        item.insert("tenant_id".into(), self.tenant_id.to_string().into());
+        item
+    }
+}
+
+fn parse(item: Item) -> ApiResult<Connection> {
+    serde_json::from_value(serde_json::Value::Object(item))
+        .map_err(|e| ApiError::Internal(format!("unreadable connection row: {e}")))
+}
+
+/// Live sockets of a tenant: totals and distinct users and conversations. One query per page
+/// of the tenant's live rows.
+#[derive(Debug, Default, PartialEq, Serialize)]
+pub struct TenantPresence {
+    pub total_connections: usize,
+    pub total_conversations: usize,
+    pub total_users: usize,
+    pub by_conversation: std::collections::BTreeMap<Uuid, usize>,
+}
+
+pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> ApiResult<TenantPresence> {
+    let query = Query::new(tenant_id.to_string()).on(Index::Gsi2);
+    let mut users = Vec::new();
+    let mut by_conversation = std::collections::BTreeMap::new();
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let page = app
+            .stores
+            .connections
+            .query(&query.clone().after(cursor))
+            .await?;
+        for item in page.items {
+            let c = parse(item)?;
+            total += 1;
+            users.push(c.user.user_id);
+            *by_conversation.entry(c.conversation_id).or_insert(0) += 1;
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(TenantPresence {
+        total_connections: total,
+        total_conversations: by_conversation.len(),
+        total_users: users.len(),
+        by_conversation,
+    })
+}
+
+/// Live sockets of a conversation (a count query).
+pub async fn count_in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<u64> {
+    Ok(app
+        .stores
+        .connections
+        .count(&Query::new(conversation_id.to_string()).on(Index::Gsi1))
+        .await?)
+}
+
+pub async fn register(app: &AppState, connection: &Connection) -> StoreResult<()> {
+    app.stores.connections.put(connection.item(), None).await
+}
+
+pub async fn load(app: &AppState, connection_id: &str) -> ApiResult<Option<Connection>> {
+    app.stores
+        .connections
+        .get(&Key::partition(connection_id))
+        .await?
+        .map(parse)
+        .transpose()
+}
+
+pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {
+    app.stores
+        .connections
+        .delete(&Key::partition(connection_id), None)
+        .await
+}
+
+/// The live sockets of a conversation: one query.
+pub async fn in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<Vec<Connection>> {
+    let query = Query::new(conversation_id.to_string()).on(Index::Gsi1);
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .stores
+            .connections
+            .query(&query.clone().after(cursor))
+            .await?;
+        for item in page.items {
+            out.push(parse(item)?);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
