@@ -2,9 +2,12 @@
 //! moto server that `scripts/test` starts, embedded SQLite in memory or in a temp dir) and a
 //! local gateway spawned on a free port, in the manner of zero2prod's `spawn_app`.
 
+pub mod openai;
+
 use aws_credential_types::Credentials;
 use serde_json::{json, Value};
 use std::sync::Arc;
+pub use thanotopolis_llm::LlmSettings;
 use thanotopolis_local::{GatewayConfig, Limits, RunningGateway};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
@@ -100,14 +103,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with_limits(backend: Backend, limits: Limits) -> TestApp {
-        Self::spawn_with(backend, limits, |_| {}).await
+        Self::spawn_with(backend, limits, |_| {}, None).await
     }
 
-    /// A gateway with other WebSocket limits and adjusted token settings.
+    /// A gateway whose agents answer with the model at `llm`.
+    pub async fn spawn_with_llm(backend: Backend, llm: LlmSettings) -> TestApp {
+        Self::spawn_with(backend, Limits::API_GATEWAY, |_| {}, Some(llm)).await
+    }
+
+    /// A gateway with other WebSocket limits, adjusted token settings and a language model.
     pub async fn spawn_with(
         backend: Backend,
         limits: Limits,
         adjust_auth: impl FnOnce(&mut AuthSettings),
+        llm: Option<LlmSettings>,
     ) -> TestApp {
         use_test_aws_environment();
         let (store_backend, data_dir) = match backend {
@@ -141,6 +150,7 @@ impl TestApp {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
                 store: settings,
                 auth,
+                llm,
             },
             limits,
         )

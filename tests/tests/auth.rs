@@ -198,9 +198,12 @@ async fn login_checks_credentials_and_picks_the_oldest_account(backend: Backend)
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_session(backend: Backend) {
-    let app = TestApp::spawn_with(backend, Limits::API_GATEWAY, |auth| {
-        auth.refresh_reuse_grace = Duration::ZERO;
-    })
+    let app = TestApp::spawn_with(
+        backend,
+        Limits::API_GATEWAY,
+        |auth| auth.refresh_reuse_grace = Duration::ZERO,
+        None,
+    )
     .await;
     let org = app.register_org().await;
     let (status, next) = app

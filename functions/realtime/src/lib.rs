@@ -9,6 +9,7 @@
 
 mod fanout;
 pub mod frames;
+pub mod pipeline;
 mod poster;
 
 pub use fanout::MAX_IN_FLIGHT;
@@ -35,13 +36,21 @@ pub const HISTORY_MESSAGES: u32 = 50;
 pub struct RealtimeState {
     pub app: AppState,
     pub poster: Poster,
+    /// The language model, when one is configured.
+    pub llm: Option<thanotopolis_llm::LlmClient>,
 }
 
 impl RealtimeState {
-    pub fn new(app: AppState, sdk: &aws_config::SdkConfig, endpoint: ManagementEndpoint) -> Self {
+    pub fn new(
+        app: AppState,
+        sdk: &aws_config::SdkConfig,
+        endpoint: ManagementEndpoint,
+        llm: Option<thanotopolis_llm::LlmClient>,
+    ) -> Self {
         RealtimeState {
             app,
             poster: Poster::new(sdk, endpoint),
+            llm,
         }
     }
 }
@@ -243,7 +252,7 @@ async fn on_frame(
         ClientFrame::Message {
             content,
             id,
-            mention: _,
+            mention,
         } => {
             if content.trim().is_empty() {
                 return Ok(());
@@ -280,6 +289,7 @@ async fn on_frame(
                 )
             })
             .await?;
+            pipeline::respond(state, endpoint, &caller, &conversation, &message, mention).await;
         }
     }
     Ok(())

@@ -6,7 +6,10 @@ use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = thanotopolis_service::lambda::state_from_env().await?;
     let sdk = thanotopolis_service::aws::sdk_config().await;
-    let state = RealtimeState::new(app, &sdk, ManagementEndpoint::from_env());
+    let llm = thanotopolis_llm::LlmSettings::from_env()
+        .map(thanotopolis_llm::LlmClient::new)
+        .transpose()?;
+    let state = RealtimeState::new(app, &sdk, ManagementEndpoint::from_env(), llm);
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

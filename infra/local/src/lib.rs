@@ -26,6 +26,8 @@ pub struct GatewayConfig {
     pub bind: SocketAddr,
     pub store: StoreSettings,
     pub auth: AuthSettings,
+    /// The language model for agent replies (`OPENAI_*`); `None` answers with an error frame.
+    pub llm: Option<thanotopolis_llm::LlmSettings>,
 }
 
 /// A gateway serving in the background.
@@ -97,6 +99,11 @@ pub async fn start_with_limits(
     let addr = listener.local_addr()?;
     let app = AppState::new(stores, config.auth);
     let store = config.store;
+    let llm = config
+        .llm
+        .map(thanotopolis_llm::LlmClient::new)
+        .transpose()
+        .context("cannot build the language-model client")?;
     let loopback = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
@@ -119,6 +126,7 @@ pub async fn start_with_limits(
         app.clone(),
         &sdk,
         ManagementEndpoint::Fixed(format!("http://{loopback}")),
+        llm,
     ));
     let gateway = sockets::Gateway::new(realtime, loopback.to_string(), limits);
     let sockets = gateway.clone();

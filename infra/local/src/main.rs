@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         bind: SocketAddr::new(args.host, args.port),
         store: settings,
         auth,
+        llm: thanotopolis_llm::LlmSettings::from_env(),
     })
     .await?;
     println!("thanotopolis-local is running");
@@ -45,7 +46,15 @@ async fn main() -> anyhow::Result<()> {
         gateway.rest_url()
     );
     println!("  health      {}/health", gateway.rest_url());
-    println!("  store       {}", gateway.store_description());
+    println!("  store        {}", gateway.store_description());
+    println!(
+        "  agents       {}",
+        match thanotopolis_llm::LlmSettings::from_env() {
+            Some(s) => format!("model {} at {}", s.model, s.base_url),
+            None =>
+                "no language model (set OPENAI_API_KEY; agent replies answer with an error)".into(),
+        }
+    );
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     gateway.stop().await;

@@ -158,3 +158,24 @@ pub fn message(scope: &TenantScope, conversation_id: Uuid, message_id: Uuid) -> 
         format!("{MESSAGE_PREFIX}{message_id}"),
     )
 }
+
+/// An immutable usage record, in a per-tenant, per-day partition.
+pub fn usage_record(scope: &TenantScope, day: &str, at: &str, id: Uuid) -> Key {
+    Key::new(
+        format!("{}#USAGE#{day}", tenant_partition(scope)),
+        format!("{at}#{id}"),
+    )
+}
+
+/// A tenant's total of one usage type on one day.
+pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("USAGEDAY#{day}#{usage_type}"),
+    )
+}
+
+/// Global: every tenant's total of one usage type on one day.
+pub fn global_usage_day(day: &str, usage_type: &str) -> Key {
+    Key::new("USAGE#ALL", format!("{day}#{usage_type}"))
+}
