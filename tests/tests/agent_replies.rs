@@ -230,7 +230,41 @@ async fn without_a_working_model_the_user_is_told_and_nothing_is_invented(backen
     }
 }
 
+async fn a_message_posted_over_rest_gets_the_same_reply(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let org = app.register_org().await;
+    let conv = conversation(&app, &org.admin, json!(["GRIEF_SUPPORT"])).await;
+    let mut watcher = open(&app, &conv, &org.admin).await;
+    let (status, posted) = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            org.admin.token(),
+            json!({ "content": "We lost grandma" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        posted["sender_type"], "user",
+        "the response is the caller's message as stored"
+    );
+    let frames = until(&mut watcher, "message").await;
+    assert!(
+        frames.iter().any(|f| f["type"] == "token"),
+        "tokens reached the open socket"
+    );
+    assert_eq!(frames.last().unwrap()["agent_type"], "GRIEF_SUPPORT");
+    let (_, stored) = app
+        .get(
+            &format!("/api/conversations/{conv}/messages"),
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(stored.as_array().unwrap().len(), 2);
+}
+
 on_both_backends!(
+    a_message_posted_over_rest_gets_the_same_reply,
     a_mentioned_agent_streams_its_reply,
     the_moderator_picks_among_attached_agents,
     without_a_working_model_the_user_is_told_and_nothing_is_invented,

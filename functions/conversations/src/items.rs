@@ -72,12 +72,16 @@ pub struct PostMessage {
     content: String,
     message_type: Option<String>,
     metadata: Option<Value>,
+    mention: Option<String>,
 }
 
-/// `POST …/messages`: stores the caller's message and returns it as stored. (Agent replies
-/// come from the realtime pipeline; nothing here invents one.)
+/// `POST …/messages`: stores the caller's message, runs the same agent pipeline as the
+/// WebSocket path (its frames reach the conversation's open sockets, its reply is stored), and
+/// returns the caller's message as stored. The pipeline runs before the response so that it
+/// completes inside the Lambda invocation; nothing here invents a reply.
 pub async fn post_message(
     State(state): State<AppState>,
+    axum::Extension(replies): axum::Extension<crate::Replies>,
     caller: Caller,
     Path(raw): Path<String>,
     Json(body): Json<PostMessage>,
@@ -97,6 +101,16 @@ pub async fn post_message(
         },
     )
     .await?;
+    if let Some(realtime) = replies.0 {
+        thanotopolis_realtime::reply_to_message(
+            &realtime,
+            &caller,
+            &conversation,
+            &message,
+            body.mention,
+        )
+        .await;
+    }
     Ok(Json(message.response()))
 }
 

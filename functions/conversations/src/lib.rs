@@ -12,7 +12,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use thanotopolis_conversations::{self as conversations, ConversationRecord, Participant};
+use thanotopolis_realtime::RealtimeState;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Key, StoreError, Update, Write};
@@ -28,7 +30,9 @@ pub const RECENT_MESSAGES: u32 = 50;
 /// Largest page of the conversation list.
 const MAX_PAGE_SIZE: usize = 100;
 
-pub fn router(state: AppState) -> Router {
+/// The conversations routes. `replies` runs the agent pipeline for messages posted over REST
+/// (the realtime function's, posting to open sockets); `None` stores messages without replies.
+pub fn router(state: AppState, replies: Option<Arc<RealtimeState>>) -> Router {
     Router::new()
         .route("/api/conversations", get(list).post(create))
         .route("/api/conversations/", get(list).post(create))
@@ -64,8 +68,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/conversations/{id}/active-users", get(active_users))
         .route("/api/websocket/stats", get(websocket_stats))
         .route("/api/ws/stats", get(ws_stats))
+        .layer(axum::Extension(Replies(replies)))
         .with_state(state)
 }
+
+/// The agent pipeline for REST-posted messages, if this deployment has one.
+#[derive(Clone)]
+pub(crate) struct Replies(pub(crate) Option<Arc<RealtimeState>>);
 
 /// The conversation in the path, if the caller is an active member.
 pub(crate) async fn open(

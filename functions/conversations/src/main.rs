@@ -1,5 +1,21 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let state = thanotopolis_service::lambda::state_from_env().await?;
-    thanotopolis_service::lambda::serve(thanotopolis_conversations_api::router(state)).await
+    // Replies to REST-posted messages reach sockets through the WebSocket API's management
+    // endpoint (WEBSOCKET_MANAGEMENT_ENDPOINT, set by the template).
+    let sdk = thanotopolis_service::aws::sdk_config().await;
+    let llm = thanotopolis_llm::LlmSettings::from_env()
+        .map(thanotopolis_llm::LlmClient::new)
+        .transpose()?;
+    let replies = std::sync::Arc::new(thanotopolis_realtime::RealtimeState::new(
+        state.clone(),
+        &sdk,
+        thanotopolis_realtime::ManagementEndpoint::from_env(),
+        llm,
+    ));
+    thanotopolis_service::lambda::serve(thanotopolis_conversations_api::router(
+        state,
+        Some(replies),
+    ))
+    .await
 }

@@ -67,6 +67,23 @@ impl EventEndpoint {
     }
 }
 
+/// Runs the agent pipeline for a message stored outside a WebSocket event (the REST
+/// `POST …/messages`): frames go to the conversation's open sockets through the configured
+/// management endpoint, and the reply is stored either way.
+pub async fn reply_to_message(
+    state: &RealtimeState,
+    caller: &Caller,
+    conversation: &conversations::ConversationRecord,
+    message: &conversations::MessageRecord,
+    mention: Option<String>,
+) {
+    let endpoint = EventEndpoint {
+        domain: None,
+        stage: None,
+    };
+    pipeline::respond(state, &endpoint, caller, conversation, message, mention).await;
+}
+
 /// Handles one API Gateway WebSocket event. Never fails: errors become status codes (for
 /// `$connect`) or `error` frames (for client frames), and are logged here.
 pub async fn handle(

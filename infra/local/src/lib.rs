@@ -128,13 +128,16 @@ pub async fn start_with_limits(
         ManagementEndpoint::Fixed(format!("http://{loopback}")),
         llm,
     ));
-    let gateway = sockets::Gateway::new(realtime, loopback.to_string(), limits);
+    let gateway = sockets::Gateway::new(realtime.clone(), loopback.to_string(), limits);
     let sockets = gateway.clone();
     let router = thanotopolis_service::with_fallbacks(
         thanotopolis_health::router(app.clone())
             .merge(thanotopolis_auth::router(app.clone()))
             .merge(thanotopolis_agents_api::router(app.clone()))
-            .merge(thanotopolis_conversations_api::router(app.clone()))
+            .merge(thanotopolis_conversations_api::router(
+                app.clone(),
+                Some(realtime.clone()),
+            ))
             .merge(thanotopolis_organizations::router(app.clone()))
             .merge(gateway.management_router()),
     )
