@@ -156,6 +156,7 @@ impl TestApp {
         )
         .await
         .expect("start local gateway");
+        thanotopolis_llm::install_crypto_provider();
         TestApp {
             gateway,
             http: reqwest::Client::new(),

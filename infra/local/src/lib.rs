@@ -134,6 +134,7 @@ pub async fn start_with_limits(
         thanotopolis_health::router(app.clone())
             .merge(thanotopolis_auth::router(app.clone()))
             .merge(thanotopolis_agents_api::router(app.clone()))
+            .merge(thanotopolis_admin_api::router(app.clone()))
             .merge(thanotopolis_conversations_api::router(
                 app.clone(),
                 Some(realtime.clone()),

@@ -94,6 +94,16 @@ pub mod index {
         format!("{at}#{conversation_id}")
     }
 
+    /// `gsi1pk` of usage records: one tenant's records; `gsi1sk` is `{created_at}#{id}`.
+    pub fn tenant_usage(scope: &TenantScope) -> String {
+        format!("{}#USAGE", tenant_partition(scope))
+    }
+
+    /// `gsi2pk` of usage records: every tenant's records of one day; `gsi2sk` as above.
+    pub fn usage_day(day: &str) -> String {
+        format!("USAGE#{day}")
+    }
+
     /// `gsi2pk` of stored agents: the agent with this id, wherever it is stored.
     pub fn agent_id(agent_id: Uuid) -> String {
         format!("AGENTID#{agent_id}")
@@ -175,7 +185,10 @@ pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str) -> Key
     )
 }
 
+/// Global partition of every tenant's daily usage totals.
+pub const GLOBAL_USAGE: &str = "USAGE#ALL";
+
 /// Global: every tenant's total of one usage type on one day.
 pub fn global_usage_day(day: &str, usage_type: &str) -> Key {
-    Key::new("USAGE#ALL", format!("{day}#{usage_type}"))
+    Key::new(GLOBAL_USAGE, format!("{day}#{usage_type}"))
 }

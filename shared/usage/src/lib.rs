@@ -12,6 +12,24 @@ use uuid::Uuid;
 
 /// Language-model tokens (prompt + completion).
 pub const TOKENS: &str = "tokens";
+/// Seconds of audio transcribed (Deepgram's reported duration).
+pub const STT_SECONDS: &str = "stt_seconds";
+/// Words transcribed.
+pub const STT_WORDS: &str = "stt_words";
+/// Words synthesized (text-to-speech; kept for the contract's totals).
+pub const TTS_WORDS: &str = "tts_words";
+
+/// Deepgram pre-recorded and streaming prices in USD per minute of audio, by model
+/// (pay-as-you-go list prices). The original charged 100x this (defect #17).
+pub const STT_PRICES_PER_MINUTE: &[(&str, f64)] = &[("nova-2", 0.0043), ("nova-3", 0.0043)];
+
+/// The cost of transcribing `seconds` of audio with `model`, if its price is known.
+pub fn stt_cost(model: &str, seconds: f64) -> Option<f64> {
+    STT_PRICES_PER_MINUTE
+        .iter()
+        .find(|(m, _)| model.starts_with(m))
+        .map(|(_, per_minute)| seconds / 60.0 * per_minute)
+}
 
 /// Prices in USD per million tokens (input, output), by model. A model not listed is recorded
 /// with a `null` cost: unknown, never guessed.
@@ -67,6 +85,10 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> ApiResult
         "cost_total": event.cost,
         "additional_data": event.details,
         "created_at": at,
+        "gsi1pk": keys::index::tenant_usage(event.tenant),
+        "gsi1sk": format!("{at}#{id}"),
+        "gsi2pk": keys::index::usage_day(&day),
+        "gsi2sk": format!("{at}#{id}"),
     }) {
         record.extend(attrs);
     }
@@ -111,4 +133,74 @@ mod tests {
         assert!(token_cost("gpt-4o-mini-2024-07-18", 10, 10).is_some());
         assert_eq!(token_cost("some-local-model", 10, 10), None);
     }
+}
+
+/// Totals of one window, from the daily aggregates (CONTRACT §12.3 UsageStats).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct UsageTotals {
+    pub total_tokens: f64,
+    pub total_tts_words: f64,
+    pub total_stt_words: f64,
+    pub total_stt_seconds: f64,
+    pub total_cost_cents: f64,
+    pub record_count: i64,
+    pub breakdown_by_service: std::collections::BTreeMap<String, f64>,
+}
+
+impl UsageTotals {
+    fn add(&mut self, item: &thanotopolis_store::Item) {
+        let amount = item.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
+        let usage_type = item
+            .get("usage_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match usage_type {
+            TOKENS => self.total_tokens += amount,
+            TTS_WORDS => self.total_tts_words += amount,
+            STT_WORDS => self.total_stt_words += amount,
+            STT_SECONDS => self.total_stt_seconds += amount,
+            _ => {}
+        }
+        *self
+            .breakdown_by_service
+            .entry(usage_type.to_string())
+            .or_default() += amount;
+        self.total_cost_cents += item.get("cost").and_then(Value::as_f64).unwrap_or(0.0) * 100.0;
+        self.record_count += item.get("count").and_then(Value::as_i64).unwrap_or(0);
+    }
+}
+
+async fn sum(store: &dyn Store, query: thanotopolis_store::Query) -> ApiResult<UsageTotals> {
+    let mut totals = UsageTotals::default();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&query.clone().after(cursor)).await?;
+        for item in &page.items {
+            totals.add(item);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(totals),
+        }
+    }
+}
+
+/// A tenant's totals for the days `first..=last` (`YYYY-MM-DD`): one query over at most
+/// (days x types) aggregate items, whatever the number of records.
+pub async fn tenant_totals(
+    store: &dyn Store,
+    scope: &TenantScope,
+    first: &str,
+    last: &str,
+) -> ApiResult<UsageTotals> {
+    let query = thanotopolis_store::Query::new(keys::tenant_partition(scope))
+        .between(format!("USAGEDAY#{first}"), format!("USAGEDAY#{last}#~"));
+    sum(store, query).await
+}
+
+/// Every tenant's totals for the days `first..=last`: one query over the global aggregates.
+pub async fn global_totals(store: &dyn Store, first: &str, last: &str) -> ApiResult<UsageTotals> {
+    let query = thanotopolis_store::Query::new(keys::GLOBAL_USAGE)
+        .between(first.to_string(), format!("{last}#~"));
+    sum(store, query).await
 }

@@ -1,0 +1,47 @@
+//! Which organizations an admin's figures cover.
+
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState};
+use thanotopolis_store::{Index, Query};
+use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::{
+    keys, tenants as tenant_store, Caller, Role, TenantRecord, TenantScope,
+};
+
+/// The caller's own organization for an `admin`; every organization (or the one `filter`
+/// names) for a `super_admin`. Another organization named by an `admin` reads as absent.
+pub async fn tenants(
+    state: &AppState,
+    caller: &Caller,
+    filter: Option<&str>,
+) -> ApiResult<Vec<(TenantScope, TenantRecord)>> {
+    let store = state.stores.main.as_ref();
+    if let Some(raw) = filter {
+        let id = parse_id("tenant_id", raw)?;
+        let scope = caller
+            .scope_for(id)
+            .ok_or_else(|| ApiError::not_found("Organization not found"))?;
+        let tenant = tenant_store::load(store, &scope)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Organization not found"))?;
+        return Ok(vec![(scope, tenant)]);
+    }
+    if caller.role() != Role::SuperAdmin {
+        return Ok(vec![(caller.scope(), caller.tenant().clone())]);
+    }
+    let query = Query::new(keys::index::TENANTS).on(Index::Gsi1);
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&query.clone().after(cursor)).await?;
+        for item in page.items {
+            let tenant: TenantRecord = from_item(item)?;
+            if let Some(scope) = caller.scope_for(tenant.id) {
+                out.push((scope, tenant));
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Usage figures. Totals come from the daily aggregates (cost independent of the number of
+//! records); listings read the records themselves.
+
+use crate::scope;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::{Index, Item, Query as StoreQuery};
+use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantRecord, TenantScope};
+use thanotopolis_usage::{global_totals, tenant_totals, UsageTotals};
+use time::{Date, Duration, OffsetDateTime};
+
+/// A window of whole UTC days (aggregates are per day).
+pub struct Window {
+    period: String,
+    first_day: Date,
+    last_day: Date,
+}
+
+fn day(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn parse_day(field: &str, raw: &str) -> ApiResult<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    raw.get(..10)
+        .and_then(|d| Date::parse(d, &format).ok())
+        .ok_or_else(|| {
+            ApiError::invalid(&["query", field], "Input should be an ISO date or datetime")
+        })
+}
+
+impl Window {
+    /// The last `days` days up to today.
+    pub fn last_days(period: &str, days: i64) -> Window {
+        let today = OffsetDateTime::now_utc().date();
+        Window {
+            period: period.into(),
+            first_day: today - Duration::days(days - 1),
+            last_day: today,
+        }
+    }
+
+    /// `period` (`day`/`week`/`month`, default month) ending at `end_date` (default today),
+    /// or from `start_date`.
+    fn parse(period: Option<&str>, start: Option<&str>, end: Option<&str>) -> ApiResult<Window> {
+        let period = period.unwrap_or("month");
+        let days = match period {
+            "day" => 1,
+            "week" => 7,
+            "month" => 30,
+            _ => {
+                return Err(ApiError::invalid(
+                    &["query", "period"],
+                    "Input should be 'day', 'week' or 'month'",
+                ))
+            }
+        };
+        let last_day = match end {
+            Some(e) => parse_day("end_date", e)?,
+            None => OffsetDateTime::now_utc().date(),
+        };
+        let first_day = match start {
+            Some(s) => parse_day("start_date", s)?,
+            None => last_day - Duration::days(days - 1),
+        };
+        if first_day > last_day {
+            return Err(ApiError::invalid(
+                &["query", "start_date"],
+                "start_date is after end_date",
+            ));
+        }
+        Ok(Window {
+            period: period.into(),
+            first_day,
+            last_day,
+        })
+    }
+
+    fn days(&self) -> (String, String) {
+        (day(self.first_day), day(self.last_day))
+    }
+
+    fn bounds(&self) -> (String, String) {
+        (
+            format!("{}T00:00:00Z", day(self.first_day)),
+            format!("{}T23:59:59.999999999Z", day(self.last_day)),
+        )
+    }
+}
+
+fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
+    let (start, end) = window.bounds();
+    json!({
+        "period": window.period,
+        "start_date": start,
+        "end_date": end,
+        "total_tokens": t.total_tokens,
+        "total_tts_words": t.total_tts_words,
+        "total_stt_words": t.total_stt_words,
+        "total_stt_seconds": t.total_stt_seconds,
+        "total_cost_cents": t.total_cost_cents,
+        // Aggregates are kept per organization and type, not per user.
+        "breakdown_by_user": Value::Null,
+        "breakdown_by_service": t.breakdown_by_service,
+    })
+}
+
+/// UsageStats of the caller's scope (every organization for a super_admin without filter).
+pub async fn stats_for(
+    state: &AppState,
+    caller: &Caller,
+    tenant: Option<&str>,
+    window: &Window,
+) -> ApiResult<Value> {
+    let store = state.stores.main.as_ref();
+    let (first, last) = window.days();
+    let totals = if caller.role() == Role::SuperAdmin && tenant.is_none() {
+        global_totals(store, &first, &last).await?
+    } else {
+        let mut sum = UsageTotals::default();
+        for (scope, _) in scope::tenants(state, caller, tenant).await? {
+            let t = tenant_totals(store, &scope, &first, &last).await?;
+            sum.total_tokens += t.total_tokens;
+            sum.total_tts_words += t.total_tts_words;
+            sum.total_stt_words += t.total_stt_words;
+            sum.total_stt_seconds += t.total_stt_seconds;
+            sum.total_cost_cents += t.total_cost_cents;
+            sum.record_count += t.record_count;
+            for (k, v) in t.breakdown_by_service {
+                *sum.breakdown_by_service.entry(k).or_default() += v;
+            }
+        }
+        sum
+    };
+    Ok(usage_stats(window, &totals))
+}
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    period: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+/// `GET /api/admin/usage/stats`.
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<StatsQuery>,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    if q.user_id.is_some() {
+        return Err(ApiError::Unprocessable(
+            "Usage totals are kept per organization; filter records by user_id at /api/admin/usage/records".into(),
+        ));
+    }
+    let window = Window::parse(
+        q.period.as_deref(),
+        q.start_date.as_deref(),
+        q.end_date.as_deref(),
+    )?;
+    Ok(Json(
+        stats_for(&state, &caller, q.tenant_id.as_deref(), &window).await?,
+    ))
+}
+
+/// OrgUsage for each organization, ordered by name.
+pub async fn per_organization(
+    state: &AppState,
+    tenants: &[(TenantScope, TenantRecord)],
+    window: &Window,
+) -> ApiResult<Vec<Value>> {
+    let (first, last) = window.days();
+    let mut rows = Vec::new();
+    for (scope, t) in tenants {
+        let u = tenant_totals(state.stores.main.as_ref(), scope, &first, &last).await?;
+        rows.push(json!({
+            "tenant_id": t.id, "tenant_name": t.name, "subdomain": t.subdomain,
+            "total_tokens": u.total_tokens, "total_tts_words": u.total_tts_words,
+            "total_stt_words": u.total_stt_words, "total_cost_cents": u.total_cost_cents,
+            "record_count": u.record_count,
+        }));
+    }
+    rows.sort_by(|a, b| a["tenant_name"].as_str().cmp(&b["tenant_name"].as_str()));
+    Ok(rows)
+}
+
+#[derive(Deserialize)]
+pub struct ByOrgQuery {
+    period: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+/// `GET /api/admin/usage/by-organization`.
+pub async fn by_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ByOrgQuery>,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let window = Window::parse(
+        q.period.as_deref(),
+        q.start_date.as_deref(),
+        q.end_date.as_deref(),
+    )?;
+    let tenants = scope::tenants(&state, &caller, None).await?;
+    let (start, end) = window.bounds();
+    Ok(Json(json!({
+        "period": window.period, "start_date": start, "end_date": end,
+        "organizations": per_organization(&state, &tenants, &window).await?,
+    })))
+}
+
+/// UsageRecordResponse (with the frontend's extra fields).
+fn record(item: &Item) -> Value {
+    let get = |k: &str| item.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "id": get("id"), "tenant_id": get("tenant_id"), "user_id": get("user_id"),
+        "conversation_id": get("conversation_id"), "usage_type": get("usage_type"),
+        "amount": get("amount"), "service_provider": get("service_provider"),
+        "model_name": get("model_name"),
+        "cost_cents": item.get("cost_total").and_then(Value::as_f64).map(|c| c * 100.0),
+        "cost_currency": "USD", "additional_data": get("additional_data"),
+        "usage_date": get("created_at"), "created_at": get("created_at"),
+    })
+}
+
+/// The newest `n` records in scope.
+pub async fn recent(
+    state: &AppState,
+    caller: &Caller,
+    tenants: &[(TenantScope, TenantRecord)],
+    n: usize,
+) -> ApiResult<Vec<Value>> {
+    let store = state.stores.main.as_ref();
+    let mut items: Vec<Item> = Vec::new();
+    if caller.role() == Role::SuperAdmin {
+        let today = OffsetDateTime::now_utc().date();
+        for back in 0..30 {
+            let q = StoreQuery::new(keys::index::usage_day(&day(today - Duration::days(back))))
+                .on(Index::Gsi2)
+                .backward()
+                .limit((n - items.len()) as u32);
+            items.extend(store.query(&q).await?.items);
+            if items.len() >= n {
+                break;
+            }
+        }
+    } else {
+        for (scope, _) in tenants {
+            let q = StoreQuery::new(keys::index::tenant_usage(scope))
+                .on(Index::Gsi1)
+                .backward()
+                .limit(n as u32);
+            items.extend(store.query(&q).await?.items);
+        }
+    }
+    items.truncate(n);
+    Ok(items.iter().map(record).collect())
+}
+
+#[derive(Deserialize)]
+pub struct RecordsQuery {
+    page: Option<usize>,
+    page_size: Option<usize>,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    usage_type: Option<String>,
+    service_provider: Option<String>,
+    period: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+/// `GET /api/admin/usage/records`: newest first, paginated (§1.5). It reads the records of the
+/// window, so its cost grows with them (the totals above do not).
+pub async fn records(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RecordsQuery>,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let page = q.page.unwrap_or(1).max(1);
+    let size = q.page_size.unwrap_or(20);
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::invalid(
+            &["query", "page_size"],
+            "Input should be from 1 to 100",
+        ));
+    }
+    let window = Window::parse(
+        q.period.as_deref(),
+        q.start_date.as_deref(),
+        q.end_date.as_deref(),
+    )?;
+    let (start, end) = window.bounds();
+    let store = state.stores.main.as_ref();
+    let mut items = Vec::new();
+    for (scope, _) in scope::tenants(&state, &caller, q.tenant_id.as_deref()).await? {
+        let query = StoreQuery::new(keys::index::tenant_usage(&scope))
+            .on(Index::Gsi1)
+            .between(start.clone(), format!("{end}~"));
+        let mut cursor = None;
+        loop {
+            let p = store.query(&query.clone().after(cursor)).await?;
+            items.extend(p.items);
+            match p.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    let matches = |item: &Item, field: &str, want: &Option<String>| {
+        want.as_ref()
+            .is_none_or(|w| item.get(field).and_then(Value::as_str) == Some(w.as_str()))
+    };
+    items.retain(|i| {
+        matches(i, "user_id", &q.user_id)
+            && matches(i, "usage_type", &q.usage_type)
+            && matches(i, "service_provider", &q.service_provider)
+    });
+    items.sort_by(|a, b| {
+        b.get("created_at")
+            .and_then(Value::as_str)
+            .cmp(&a.get("created_at").and_then(Value::as_str))
+    });
+    let total = items.len();
+    let page_items: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(record)
+        .collect();
+    Ok(Json(json!({
+        "items": page_items, "total": total, "page": page, "page_size": size,
+        "total_pages": total.div_ceil(size),
+    })))
+}

@@ -1,0 +1,118 @@
+//! `/api/admin/users`: users of the organizations in scope, and changes to them under the same
+//! rules as everywhere (policy module): only a super_admin grants or touches super_admin.
+
+use crate::scope;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_tenant_auth::accounts::{self, UserChanges};
+use thanotopolis_tenant_auth::operator::{self, UserRef};
+use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    page: Option<usize>,
+    page_size: Option<usize>,
+    tenant_id: Option<String>,
+    role: Option<String>,
+    is_active: Option<bool>,
+}
+
+/// `GET /api/admin/users`: newest first, paginated (§1.5).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let page = q.page.unwrap_or(1).max(1);
+    let size = q.page_size.unwrap_or(20);
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::invalid(
+            &["query", "page_size"],
+            "Input should be from 1 to 100",
+        ));
+    }
+    let role = q
+        .role
+        .as_deref()
+        .map(|r| Role::parse(r).ok_or_else(|| ApiError::bad_request("Invalid role")))
+        .transpose()?;
+    let mut users: Vec<UserRecord> = Vec::new();
+    for (scope, _) in scope::tenants(&state, &caller, q.tenant_id.as_deref()).await? {
+        users.extend(accounts::list(state.stores.main.as_ref(), &scope).await?);
+    }
+    users.retain(|u| {
+        role.is_none_or(|r| u.role == r) && q.is_active.is_none_or(|a| u.is_active == a)
+    });
+    users.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let total = users.len();
+    let items: Vec<Value> = users
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(UserRecord::response)
+        .collect();
+    Ok(Json(json!({
+        "items": items, "total": total, "page": page, "page_size": size,
+        "total_pages": total.div_ceil(size),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct UserPatch {
+    role: Option<String>,
+    is_active: Option<bool>,
+    is_verified: Option<bool>,
+}
+
+/// `PATCH /api/admin/users/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<UserPatch>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("user_id", &raw)?;
+    policy::require_admin(&caller)?;
+    let store = state.stores.main.as_ref();
+    let not_found = || ApiError::not_found("User not found");
+    let (scope, target) = if caller.role() == Role::SuperAdmin {
+        let (found_scope, user) = operator::find_user(store, &UserRef::Id(id))
+            .await
+            .map_err(|_| not_found())?;
+        (
+            caller
+                .scope_for(found_scope.tenant_id())
+                .ok_or_else(not_found)?,
+            user,
+        )
+    } else {
+        let user = accounts::load(store, &caller.scope(), id)
+            .await?
+            .ok_or_else(not_found)?;
+        (caller.scope(), user)
+    };
+    let role = match body.role.as_deref() {
+        Some(raw) => {
+            let role = Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
+            policy::check_role_change(&caller, id, target.role, role)?;
+            Some(role)
+        }
+        None => None,
+    };
+    if body.is_active.is_some() || body.is_verified.is_some() {
+        policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
+    }
+    let changes = UserChanges {
+        role,
+        is_active: body.is_active,
+        is_verified: body.is_verified,
+    };
+    Ok(Json(
+        accounts::update(store, &scope, id, changes)
+            .await?
+            .response(),
+    ))
+}
