@@ -35,7 +35,7 @@ async fn scoping_follows_the_role(backend: Backend) {
     };
     assert_eq!(
         subdomains(&mine),
-        [org.subdomain.clone()],
+        std::slice::from_ref(&org.subdomain),
         "an admin sees its own organization"
     );
     assert_eq!(mine["total_users"], 4);
