@@ -2,6 +2,7 @@
 //! moto server that `scripts/test` starts, embedded SQLite in memory or in a temp dir) and a
 //! local gateway spawned on a free port, in the manner of zero2prod's `spawn_app`.
 
+pub mod deepgram;
 pub mod openai;
 
 use aws_credential_types::Credentials;
@@ -99,25 +100,34 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with_limits(backend, Limits::API_GATEWAY).await
+        Self::spawn_with(backend, TestOptions::default()).await
     }
 
     pub async fn spawn_with_limits(backend: Backend, limits: Limits) -> TestApp {
-        Self::spawn_with(backend, limits, |_| {}, None).await
+        Self::spawn_with(
+            backend,
+            TestOptions {
+                limits: Some(limits),
+                ..TestOptions::default()
+            },
+        )
+        .await
     }
 
     /// A gateway whose agents answer with the model at `llm`.
     pub async fn spawn_with_llm(backend: Backend, llm: LlmSettings) -> TestApp {
-        Self::spawn_with(backend, Limits::API_GATEWAY, |_| {}, Some(llm)).await
+        Self::spawn_with(
+            backend,
+            TestOptions {
+                llm: Some(llm),
+                ..TestOptions::default()
+            },
+        )
+        .await
     }
 
-    /// A gateway with other WebSocket limits, adjusted token settings and a language model.
-    pub async fn spawn_with(
-        backend: Backend,
-        limits: Limits,
-        adjust_auth: impl FnOnce(&mut AuthSettings),
-        llm: Option<LlmSettings>,
-    ) -> TestApp {
+    /// A gateway with the given options.
+    pub async fn spawn_with(backend: Backend, options: TestOptions) -> TestApp {
         use_test_aws_environment();
         let (store_backend, data_dir) = match backend {
             Backend::Embedded => {
@@ -144,19 +154,22 @@ impl TestApp {
         };
         let mut auth = AuthSettings::with_secret(unique_name("test-secret").into_bytes())
             .expect("a 40-byte secret is long enough");
-        adjust_auth(&mut auth);
+        if let Some(grace) = options.refresh_reuse_grace {
+            auth.refresh_reuse_grace = grace;
+        }
         let gateway = thanotopolis_local::start_with_limits(
             GatewayConfig {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
                 store: settings,
                 auth,
-                llm,
+                llm: options.llm,
+                deepgram: options.deepgram,
             },
-            limits,
+            options.limits.unwrap_or(Limits::API_GATEWAY),
         )
         .await
         .expect("start local gateway");
-        thanotopolis_llm::install_crypto_provider();
+        thanotopolis_service::aws::install_crypto_provider();
         TestApp {
             gateway,
             http: reqwest::Client::new(),
@@ -313,6 +326,15 @@ impl TestApp {
         .expect("operator sets role");
         user
     }
+}
+
+/// What a test gateway differs in.
+#[derive(Default)]
+pub struct TestOptions {
+    pub limits: Option<Limits>,
+    pub refresh_reuse_grace: Option<std::time::Duration>,
+    pub llm: Option<LlmSettings>,
+    pub deepgram: Option<thanotopolis_voice::DeepgramSettings>,
 }
 
 /// An organization made by [`TestApp::register_org`].

@@ -5,8 +5,7 @@ use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_local::Limits;
-use thanotopolis_tests::{on_both_backends, Backend, TestApp};
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
 
 async fn me(app: &TestApp, token: &str) -> (u16, Value) {
     app.get("/api/auth/me", Some(token)).await
@@ -200,9 +199,10 @@ async fn login_checks_credentials_and_picks_the_oldest_account(backend: Backend)
 async fn refresh_rotates_and_reuse_revokes_the_session(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
-        Limits::API_GATEWAY,
-        |auth| auth.refresh_reuse_grace = Duration::ZERO,
-        None,
+        TestOptions {
+            refresh_reuse_grace: Some(Duration::ZERO),
+            ..TestOptions::default()
+        },
     )
     .await;
     let org = app.register_org().await;

@@ -28,6 +28,8 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     /// The language model for agent replies (`OPENAI_*`); `None` answers with an error frame.
     pub llm: Option<thanotopolis_llm::LlmSettings>,
+    /// Deepgram for speech-to-text (`DEEPGRAM_*`); `None` answers 503.
+    pub deepgram: Option<thanotopolis_voice::DeepgramSettings>,
 }
 
 /// A gateway serving in the background.
@@ -135,6 +137,7 @@ pub async fn start_with_limits(
             .merge(thanotopolis_auth::router(app.clone()))
             .merge(thanotopolis_agents_api::router(app.clone()))
             .merge(thanotopolis_admin_api::router(app.clone()))
+            .merge(thanotopolis_voice::router(app.clone(), config.deepgram))
             .merge(thanotopolis_conversations_api::router(
                 app.clone(),
                 Some(realtime.clone()),

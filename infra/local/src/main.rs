@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         store: settings,
         auth,
         llm: thanotopolis_llm::LlmSettings::from_env(),
+        deepgram: thanotopolis_voice::DeepgramSettings::from_env(),
     })
     .await?;
     println!("thanotopolis-local is running");
@@ -53,6 +54,14 @@ async fn main() -> anyhow::Result<()> {
             Some(s) => format!("model {} at {}", s.model, s.base_url),
             None =>
                 "no language model (set OPENAI_API_KEY; agent replies answer with an error)".into(),
+        }
+    );
+    println!(
+        "  speech       {}",
+        if thanotopolis_voice::DeepgramSettings::from_env().is_some() {
+            "Deepgram configured"
+        } else {
+            "no Deepgram key (set DEEPGRAM_API_KEY; speech-to-text answers 503)"
         }
     );
     println!("Press Ctrl-C to stop.");

@@ -103,16 +103,9 @@ pub struct LlmClient {
     settings: LlmSettings,
 }
 
-/// Installs ring as the process's TLS crypto provider. reqwest is built without a bundled one
-/// (aws-lc costs minutes of C compile); every HTTP client in the process needs this first.
-/// Calling it again is harmless: the first provider stays.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl LlmClient {
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
-        install_crypto_provider();
+        thanotopolis_service::aws::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))

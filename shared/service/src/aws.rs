@@ -18,3 +18,10 @@ pub fn loader() -> ConfigLoader {
 pub async fn sdk_config() -> SdkConfig {
     loader().load().await
 }
+
+/// Installs ring as the process's TLS crypto provider for the other HTTP clients (reqwest is
+/// built without a bundled one: aws-lc costs minutes of C compile). Every process that builds
+/// a reqwest client calls this first; calling it again is harmless (the first provider stays).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

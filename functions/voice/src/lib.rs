@@ -1,0 +1,327 @@
+//! Speech-to-text with Deepgram (CONTRACT §13).
+//!
+//! - `POST /api/stt/file`, `POST /api/voice/stt/file`: a recording (multipart `audio_file`,
+//!   at most [`MAX_AUDIO_BYTES`], what a Lambda request can carry) sent to Deepgram's
+//!   pre-recorded API with the contract's parameters, language map, auto-detect and nova-3 →
+//!   nova-2 fallback; usage recorded from Deepgram's reported duration.
+//! - `POST /api/stt/token`: live transcription, serverless style. A Lambda cannot hold a socket
+//!   to Deepgram between WebSocket frames, so the browser streams to Deepgram itself with a
+//!   short-lived token from Deepgram's token-grant API and the live URL returned here.
+//! - `GET /api/stt/status`, `/api/voice/stt/status`: `available` is whether a key is configured.
+//!
+//! Not configured → 503 `Speech-to-text service unavailable`; Deepgram failing → 502 with the
+//! reason. Nothing is ever made up.
+
+mod deepgram;
+
+pub use deepgram::{choose_model, map_language, DeepgramSettings};
+
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use deepgram::Deepgram;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_tenant_auth::Caller;
+use thanotopolis_usage::{record_usage, stt_cost, UsageEvent, STT_SECONDS, STT_WORDS};
+
+/// Largest recording accepted: a Lambda request carries at most 6 MB, base64-encoded.
+pub const MAX_AUDIO_BYTES: usize = 4 * 1024 * 1024;
+
+/// Lifetime of a live-streaming token.
+pub const TOKEN_TTL_SECONDS: u32 = 60;
+
+#[derive(Clone)]
+struct Speech(Option<Arc<Deepgram>>);
+
+pub fn router(state: AppState, settings: Option<DeepgramSettings>) -> Router {
+    let client = settings.and_then(|s| match Deepgram::new(s) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the Deepgram client");
+            None
+        }
+    });
+    Router::new()
+        .route("/api/stt/file", post(file_auto_detect))
+        .route("/api/voice/stt/file", post(file_default_language))
+        .route("/api/stt/status", get(status))
+        .route("/api/voice/stt/status", get(status))
+        .route("/api/stt/token", post(token))
+        .layer(DefaultBodyLimit::max(MAX_AUDIO_BYTES + 64 * 1024))
+        .layer(Extension(Speech(client)))
+        .with_state(state)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::ServiceUnavailable("Speech-to-text service unavailable".into())
+}
+
+async fn status(Extension(speech): Extension<Speech>) -> Json<Value> {
+    Json(json!({
+        "service": "deepgram",
+        "available": speech.0.is_some(),
+        "model": speech.0.as_ref().map(|d| d.settings.model.clone()),
+        "language": speech.0.as_ref().map(|d| d.settings.language.clone()),
+        // Live audio goes from browsers to Deepgram directly; no socket passes through here.
+        "active_connections": Value::Null,
+        "timestamp": thanotopolis_tenant_auth::now_rfc3339(),
+    }))
+}
+
+/// The parts of a file-transcription form.
+struct Upload {
+    audio: bytes::Bytes,
+    filename: Option<String>,
+    content_type: String,
+    language: Option<String>,
+    model: Option<String>,
+    punctuate: bool,
+    diarize: bool,
+    smart_format: bool,
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "Audio file exceeds {} MB",
+        MAX_AUDIO_BYTES / (1024 * 1024)
+    ))
+}
+
+async fn read_upload(mut form: Multipart) -> ApiResult<Upload> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::invalid(
+                &["body"],
+                format!("Invalid multipart form: {}", e.body_text()),
+            )
+        }
+    };
+    let mut up = Upload {
+        audio: bytes::Bytes::new(),
+        filename: None,
+        content_type: "application/octet-stream".into(),
+        language: None,
+        model: None,
+        punctuate: true,
+        diarize: false,
+        smart_format: true,
+    };
+    let mut has_audio = false;
+    let flag = |v: &str| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+    };
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "audio_file" {
+            up.filename = field.file_name().map(str::to_string);
+            if let Some(ct) = field.content_type() {
+                up.content_type = ct.to_string();
+            }
+            up.audio = field.bytes().await.map_err(bad)?;
+            if up.audio.len() > MAX_AUDIO_BYTES {
+                return Err(too_large());
+            }
+            has_audio = true;
+            continue;
+        }
+        let value = field.text().await.map_err(bad)?;
+        if value.len() > 64 {
+            return Err(ApiError::invalid(&["body", &name], "Value too long"));
+        }
+        match name.as_str() {
+            "language" => up.language = Some(value).filter(|v| !v.is_empty()),
+            "model" => up.model = Some(value).filter(|v| !v.is_empty()),
+            "punctuate" => up.punctuate = flag(&value),
+            "diarize" => up.diarize = flag(&value),
+            "smart_format" => up.smart_format = flag(&value),
+            _ => {}
+        }
+    }
+    if !has_audio || up.audio.is_empty() {
+        return Err(ApiError::invalid(&["body", "audio_file"], "Field required"));
+    }
+    Ok(up)
+}
+
+async fn file_auto_detect(
+    State(state): State<AppState>,
+    Extension(speech): Extension<Speech>,
+    caller: Caller,
+    form: Multipart,
+) -> ApiResult<Json<Value>> {
+    transcribe(&state, speech, &caller, form, true)
+        .await
+        .map(Json)
+}
+
+async fn file_default_language(
+    State(state): State<AppState>,
+    Extension(speech): Extension<Speech>,
+    caller: Caller,
+    form: Multipart,
+) -> ApiResult<Json<Value>> {
+    transcribe(&state, speech, &caller, form, false)
+        .await
+        .map(Json)
+}
+
+/// Transcribes an upload. Without a `language`, `/api/stt/file` lets Deepgram detect it and
+/// `/api/voice/stt/file` uses the configured default (as the original did).
+async fn transcribe(
+    state: &AppState,
+    speech: Speech,
+    caller: &Caller,
+    form: Multipart,
+    auto_detect: bool,
+) -> ApiResult<Value> {
+    let deepgram = speech.0.ok_or_else(unavailable)?;
+    let up = read_upload(form).await?;
+    let requested = match (&up.language, auto_detect) {
+        (Some(l), _) => Some(l.clone()),
+        (None, true) => None,
+        (None, false) => Some(deepgram.settings.language.clone()),
+    };
+    let language = map_language(requested.as_deref());
+    let model = choose_model(
+        up.model.as_deref().unwrap_or(&deepgram.settings.model),
+        language.as_deref(),
+    );
+    let mut params = vec![
+        ("model", model.clone()),
+        ("punctuate", up.punctuate.to_string()),
+        ("diarize", up.diarize.to_string()),
+        ("smart_format", up.smart_format.to_string()),
+        ("utterances", "true".into()),
+        ("paragraphs", "true".into()),
+    ];
+    match &language {
+        Some(l) => params.push(("language", l.clone())),
+        None => params.push(("detect_language", "true".into())),
+    }
+    let answer = deepgram
+        .transcribe(up.audio.clone(), &up.content_type, &params)
+        .await
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    let channel = &answer["results"]["channels"][0];
+    let alt = &channel["alternatives"][0];
+    let transcript = alt["transcript"].as_str().unwrap_or_default().to_string();
+    let words: Vec<Value> = alt["words"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .map(|w| json!({ "word": w["punctuated_word"].as_str().or(w["word"].as_str()), "start": w["start"], "end": w["end"], "confidence": w["confidence"], "speaker": w["speaker"] }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut speakers: Vec<i64> = words.iter().filter_map(|w| w["speaker"].as_i64()).collect();
+    speakers.sort();
+    speakers.dedup();
+    let paragraphs: Vec<Value> = alt["paragraphs"]["paragraphs"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let text: Vec<&str> = p["sentences"].as_array().map(|ss| ss.iter().filter_map(|s| s["text"].as_str()).collect()).unwrap_or_default();
+                    json!({ "text": text.join(" "), "start": p["start"], "end": p["end"], "speaker": p["speaker"] })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let duration = answer["metadata"]["duration"].as_f64();
+    let detected = channel["detected_language"].as_str().map(str::to_string);
+    let scope = caller.scope();
+    if let Some(seconds) = duration {
+        let event = UsageEvent {
+            tenant: &scope,
+            user_id: Some(caller.user_id()),
+            conversation_id: None,
+            usage_type: STT_SECONDS,
+            amount: seconds,
+            provider: "deepgram",
+            model: Some(&model),
+            cost: stt_cost(&model, seconds),
+            details: json!({ "duration_seconds": seconds }),
+        };
+        record_usage(state.stores.main.as_ref(), event).await?;
+    }
+    let word_count = transcript.split_whitespace().count();
+    if word_count > 0 {
+        let event = UsageEvent {
+            tenant: &scope,
+            user_id: Some(caller.user_id()),
+            conversation_id: None,
+            usage_type: STT_WORDS,
+            amount: word_count as f64,
+            provider: "deepgram",
+            model: Some(&model),
+            // The cost is carried by the seconds record; words are a count, not billed twice.
+            cost: None,
+            details: json!({ "duration_seconds": duration }),
+        };
+        record_usage(state.stores.main.as_ref(), event).await?;
+    }
+    Ok(json!({
+        "success": true,
+        "transcript": transcript,
+        "confidence": alt["confidence"],
+        "words": words,
+        "speakers": speakers,
+        "paragraphs": paragraphs,
+        "metadata": {
+            "filename": up.filename, "content_type": up.content_type, "file_size": up.audio.len(),
+            "language": language.or(detected.clone()).unwrap_or_else(|| "auto".into()),
+            "detected_language": detected, "model": model, "duration": duration,
+        },
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct TokenRequest {
+    language: Option<String>,
+    model: Option<String>,
+}
+
+/// `POST /api/stt/token`: a short-lived Deepgram token and the live URL for the chosen
+/// language. The browser opens `new WebSocket(url, ["bearer", access_token])` and sends
+/// 16 kHz mono linear16 audio; transcripts come back from Deepgram directly.
+async fn token(
+    Extension(speech): Extension<Speech>,
+    _caller: Caller,
+    body: bytes::Bytes,
+) -> ApiResult<Json<Value>> {
+    let deepgram = speech.0.ok_or_else(unavailable)?;
+    // The body is optional: an empty one asks for the configured defaults.
+    let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(&["body"], e.to_string()))?
+    };
+    let language = map_language(req.language.as_deref());
+    let model = choose_model(
+        req.model.as_deref().unwrap_or(&deepgram.settings.model),
+        language.as_deref(),
+    );
+    let grant = deepgram
+        .grant(TOKEN_TTL_SECONDS)
+        .await
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    let access_token = grant["access_token"]
+        .as_str()
+        .ok_or_else(|| ApiError::BadGateway("Deepgram returned no access token".into()))?;
+    Ok(Json(json!({
+        "access_token": access_token,
+        "expires_in": grant["expires_in"],
+        "url": deepgram.live_url(language.as_deref(), &model),
+        "protocols": ["bearer", access_token],
+        "language": language.unwrap_or_else(|| "auto".into()),
+        "model": model,
+    })))
+}

@@ -1,0 +1,120 @@
+//! A local server speaking Deepgram's HTTP API for tests: pre-recorded `POST /v1/listen`
+//! (answers a fixed transcript with the duration of the script) and `POST /v1/auth/grant`.
+//! It records each request's query parameters so tests can check what the backend sent.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use thanotopolis_voice::DeepgramSettings;
+
+#[derive(Clone)]
+pub struct FakeDeepgram {
+    pub settings: DeepgramSettings,
+    requests: Arc<Mutex<Vec<(String, HashMap<String, String>, usize)>>>,
+}
+
+type Shared = (
+    Arc<Mutex<Vec<(String, HashMap<String, String>, usize)>>>,
+    Option<u16>,
+);
+
+impl FakeDeepgram {
+    /// `fail_with`: answer every request with this status.
+    pub async fn start(fail_with: Option<u16>) -> FakeDeepgram {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route("/v1/listen", post(listen))
+            .route("/v1/auth/grant", post(grant))
+            .with_state((requests.clone(), fail_with));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        FakeDeepgram {
+            settings: DeepgramSettings {
+                api_key: "dg-test-key".into(),
+                base_url: format!("http://{addr}"),
+                model: "nova-2".into(),
+                language: "en-US".into(),
+            },
+            requests,
+        }
+    }
+
+    /// (path, query parameters, body length) of each request.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+fn refuse(headers: &HeaderMap, fail_with: Option<u16>) -> Option<Response> {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Token dg-test-key") {
+        return Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({ "err_code": "INVALID_AUTH", "err_msg": "Invalid credentials." })),
+            )
+                .into_response(),
+        );
+    }
+    fail_with.map(|s| {
+        (
+            StatusCode::from_u16(s).expect("status"),
+            Json(json!({ "err_code": "SERVER_ERROR", "err_msg": "Deepgram is down." })),
+        )
+            .into_response()
+    })
+}
+
+async fn listen(
+    State((requests, fail_with)): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    requests
+        .lock()
+        .expect("lock")
+        .push(("/v1/listen".into(), q.clone(), body.len()));
+    if let Some(r) = refuse(&headers, fail_with) {
+        return r;
+    }
+    let mut channel = json!({
+        "alternatives": [{
+            "transcript": "we would like a small service on friday",
+            "confidence": 0.97,
+            "words": [
+                { "word": "we", "punctuated_word": "We", "start": 0.1, "end": 0.3, "confidence": 0.99, "speaker": 0 },
+                { "word": "would", "punctuated_word": "would", "start": 0.3, "end": 0.5, "confidence": 0.98, "speaker": 0 }
+            ],
+            "paragraphs": { "paragraphs": [{ "sentences": [{ "text": "We would like a small service on Friday.", "start": 0.1, "end": 2.4 }], "start": 0.1, "end": 2.4, "speaker": 0 }] }
+        }]
+    });
+    if q.get("detect_language").map(String::as_str) == Some("true") {
+        channel["detected_language"] = "en".into();
+    }
+    Json(json!({ "metadata": { "duration": 12.5, "channels": 1 }, "results": { "channels": [channel] } })).into_response()
+}
+
+async fn grant(
+    State((requests, fail_with)): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    requests
+        .lock()
+        .expect("lock")
+        .push(("/v1/auth/grant".into(), HashMap::new(), body.len()));
+    if let Some(r) = refuse(&headers, fail_with) {
+        return r;
+    }
+    let ttl: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Json(json!({ "access_token": "temporary-token", "expires_in": ttl["ttl_seconds"] }))
+        .into_response()
+}
