@@ -12,16 +12,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thanotopolis_voice::DeepgramSettings;
 
+/// One request seen: path, query parameters, body length.
+pub type Seen = (String, HashMap<String, String>, usize);
+
 #[derive(Clone)]
 pub struct FakeDeepgram {
     pub settings: DeepgramSettings,
-    requests: Arc<Mutex<Vec<(String, HashMap<String, String>, usize)>>>,
+    requests: Arc<Mutex<Vec<Seen>>>,
 }
 
-type Shared = (
-    Arc<Mutex<Vec<(String, HashMap<String, String>, usize)>>>,
-    Option<u16>,
-);
+type Shared = (Arc<Mutex<Vec<Seen>>>, Option<u16>);
 
 impl FakeDeepgram {
     /// `fail_with`: answer every request with this status.
