@@ -146,6 +146,7 @@ pub async fn start_with_limits(
             .merge(gateway.management_router()),
     )
     .layer(thanotopolis_service::cors().map_err(anyhow::Error::msg)?)
+    .layer(thanotopolis_service::telemetry::request_spans())
     .layer(axum::middleware::from_fn_with_state(
         gateway.clone(),
         sockets::upgrade,

@@ -17,6 +17,8 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
 /// Serves `router` as this Lambda function's handler, with the contract's 404/405 answers
 /// and CORS.
 pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
-    let app = crate::with_fallbacks(router).layer(crate::cors()?);
+    let app = crate::with_fallbacks(router)
+        .layer(crate::cors()?)
+        .layer(crate::telemetry::request_spans());
     lambda_http::run(app).await
 }

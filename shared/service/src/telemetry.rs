@@ -20,3 +20,36 @@ pub fn init() {
     // A second initialisation (tests, or a host that set its own subscriber) keeps the first.
     drop(result);
 }
+
+/// One span per HTTP request, carrying `request_id` (Lambda's, else `x-request-id`, else a new
+/// one), method and path; the auth extractor records `tenant_id` and `user_id` into it once the
+/// caller is known, so every log line of the request carries them. Completion is logged once,
+/// with status and latency.
+pub fn request_spans() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+> {
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &axum::http::Request<axum::body::Body>| {
+            let request_id = req
+                .extensions()
+                .get::<lambda_http::Context>()
+                .map(|c| c.request_id.clone())
+                .or_else(|| {
+                    req.headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|s| s.chars().take(64).collect())
+                })
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            tracing::info_span!(
+                "request",
+                %request_id,
+                method = %req.method(),
+                path = %req.uri().path(),
+                tenant_id = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+            )
+        },
+    )
+}

@@ -108,9 +108,14 @@ impl Caller {
             .ok_or_else(|| ApiError::forbidden("Invalid authentication credentials"))?;
         let (user_id, tenant_id) = tokens::verify_access(&state.auth, token)
             .ok_or_else(|| ApiError::unauthorized("Could not validate credentials"))?;
-        Self::load(state, TenantScope::trusted(tenant_id), user_id)
+        let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("User not found"))
+            .ok_or_else(|| ApiError::unauthorized("User not found"))?;
+        // Every later log line of this request names its tenant and user.
+        let span = tracing::Span::current();
+        span.record("tenant_id", tracing::field::display(tenant_id));
+        span.record("user_id", tracing::field::display(user_id));
+        Ok(caller)
     }
 
     /// Reads a user and its tenant in one round trip.
