@@ -157,3 +157,115 @@ fn every_function_crate_is_deployed_once_with_a_unique_binary() {
     );
     assert_eq!(unique, function_binaries());
 }
+
+/// `{anything}` path parameters written as `{}`, and no trailing slash (API Gateway resources
+/// cannot end in one; the code also answers the slashed spelling the old frontend used).
+fn normalize(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.trim_end_matches('/').chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        "/".into()
+    } else {
+        out
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every `.route("PATH", get(..).post(..))` in the function crates, as (METHOD, path).
+fn code_routes() -> BTreeSet<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&root().join("functions"), &mut files);
+    let mut routes = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            // The call's text, up to its balanced closing parenthesis.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .expect("balanced .route(...)");
+            let call = &rest[..end];
+            let path = call.split('"').nth(1).expect("a path literal");
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let needle = format!("{method}(");
+                let found = call.match_indices(&needle).any(|(i, _)| {
+                    i == 0 || !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if found {
+                    routes.insert((method.to_uppercase(), normalize(path)));
+                }
+            }
+        }
+    }
+    routes
+}
+
+fn template_routes() -> BTreeSet<(String, String)> {
+    let t = template();
+    let mut routes = BTreeSet::new();
+    for (_, resource) in t["Resources"].as_mapping().expect("resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        if let Some(events) = resource["Properties"]["Events"].as_mapping() {
+            for (_, event) in events {
+                if event["Type"].as_str() == Some("Api") {
+                    routes.insert((
+                        s(&event["Properties"]["Method"]).to_uppercase(),
+                        normalize(&s(&event["Properties"]["Path"])),
+                    ));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_in_the_code_is_deployed_and_every_deployed_route_exists() {
+    let code = code_routes();
+    let deployed = template_routes();
+    assert!(code.len() > 60, "the scan found the routes: {}", code.len());
+    let missing: Vec<_> = code.difference(&deployed).collect();
+    let stale: Vec<_> = deployed.difference(&code).collect();
+    assert!(
+        missing.is_empty(),
+        "routes in the code but not in infra/template.yaml: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "routes in infra/template.yaml but not in the code: {stale:?}"
+    );
+}
