@@ -199,7 +199,7 @@ async fn missing_or_failing_deepgram_is_said_plainly(backend: Backend) {
         &app,
         "/api/stt/file",
         &org.admin,
-        &vec![0u8; 5 * 1024 * 1024],
+        &vec![0u8; 4 * 1024 * 1024 + 1024],
         &[],
     )
     .await;

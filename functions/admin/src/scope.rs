@@ -30,18 +30,11 @@ pub async fn tenants(
     }
     let query = Query::new(keys::index::TENANTS).on(Index::Gsi1);
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.query(&query.clone().after(cursor)).await?;
-        for item in page.items {
-            let tenant: TenantRecord = from_item(item)?;
-            if let Some(scope) = caller.scope_for(tenant.id) {
-                out.push((scope, tenant));
-            }
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
+    for item in thanotopolis_store::query_all(store, &query).await? {
+        let tenant: TenantRecord = from_item(item)?;
+        if let Some(scope) = caller.scope_for(tenant.id) {
+            out.push((scope, tenant));
         }
     }
+    Ok(out)
 }

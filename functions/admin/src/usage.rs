@@ -5,7 +5,7 @@ use crate::scope;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::{Index, Item, Query as StoreQuery};
 use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantRecord, TenantScope};
 use thanotopolis_usage::{global_totals, tenant_totals, UsageTotals};
@@ -285,14 +285,7 @@ pub async fn records(
     Query(q): Query<RecordsQuery>,
 ) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
-    let page = q.page.unwrap_or(1).max(1);
-    let size = q.page_size.unwrap_or(20);
-    if !(1..=100).contains(&size) {
-        return Err(ApiError::invalid(
-            &["query", "page_size"],
-            "Input should be from 1 to 100",
-        ));
-    }
+    let pages = Pagination::new(q.page, q.page_size)?;
     let window = Window::parse(
         q.period.as_deref(),
         q.start_date.as_deref(),
@@ -305,15 +298,7 @@ pub async fn records(
         let query = StoreQuery::new(keys::index::tenant_usage(&scope))
             .on(Index::Gsi1)
             .between(start.clone(), format!("{end}~"));
-        let mut cursor = None;
-        loop {
-            let p = store.query(&query.clone().after(cursor)).await?;
-            items.extend(p.items);
-            match p.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        items.extend(thanotopolis_store::query_all(store, &query).await?);
     }
     let matches = |item: &Item, field: &str, want: &Option<String>| {
         want.as_ref()
@@ -329,15 +314,5 @@ pub async fn records(
             .and_then(Value::as_str)
             .cmp(&a.get("created_at").and_then(Value::as_str))
     });
-    let total = items.len();
-    let page_items: Vec<Value> = items
-        .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .map(record)
-        .collect();
-    Ok(Json(json!({
-        "items": page_items, "total": total, "page": page, "page_size": size,
-        "total_pages": total.div_ceil(size),
-    })))
+    Ok(Json(pages.respond(&items, record)))
 }

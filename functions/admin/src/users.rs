@@ -4,9 +4,9 @@
 use crate::scope;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
-use thanotopolis_tenant_auth::accounts::{self, UserChanges};
+use serde_json::Value;
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json, Pagination};
+use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::operator::{self, UserRef};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
 
@@ -26,14 +26,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
-    let page = q.page.unwrap_or(1).max(1);
-    let size = q.page_size.unwrap_or(20);
-    if !(1..=100).contains(&size) {
-        return Err(ApiError::invalid(
-            &["query", "page_size"],
-            "Input should be from 1 to 100",
-        ));
-    }
+    let pages = Pagination::new(q.page, q.page_size)?;
     let role = q
         .role
         .as_deref()
@@ -47,17 +40,7 @@ pub async fn list(
         role.is_none_or(|r| u.role == r) && q.is_active.is_none_or(|a| u.is_active == a)
     });
     users.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    let total = users.len();
-    let items: Vec<Value> = users
-        .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .map(UserRecord::response)
-        .collect();
-    Ok(Json(json!({
-        "items": items, "total": total, "page": page, "page_size": size,
-        "total_pages": total.div_ceil(size),
-    })))
+    Ok(Json(pages.respond(&users, UserRecord::response)))
 }
 
 #[derive(Deserialize)]
@@ -94,24 +77,13 @@ pub async fn update(
             .ok_or_else(not_found)?;
         (caller.scope(), user)
     };
-    let role = match body.role.as_deref() {
-        Some(raw) => {
-            let role = Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
-            policy::check_role_change(&caller, id, target.role, role)?;
-            Some(role)
-        }
-        None => None,
-    };
-    if body.is_active.is_some() || body.is_verified.is_some() {
-        policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
-    }
-    let changes = UserChanges {
-        role,
+    let change = accounts::AdminChange {
+        role: body.role.as_deref(),
         is_active: body.is_active,
         is_verified: body.is_verified,
     };
     Ok(Json(
-        accounts::update(store, &scope, id, changes)
+        accounts::change_by(store, &caller, &scope, &target, change)
             .await?
             .response(),
     ))

@@ -393,20 +393,11 @@ async fn search(
     ))
     .on(Index::Gsi1)
     .backward();
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.query(&index.clone().after(cursor)).await?;
-        ids.extend(
-            page.items
-                .iter()
-                .filter_map(|r| r.get("conversation_id")?.as_str()?.parse::<Uuid>().ok()),
-        );
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let ids: Vec<Uuid> = thanotopolis_store::query_all(store, &index)
+        .await?
+        .iter()
+        .filter_map(|r| r.get("conversation_id")?.as_str()?.parse().ok())
+        .collect();
     let found = load_conversations(&state, &caller, &ids).await?;
     let matches = |c: &ConversationRecord| {
         let hit = |s: &Option<String>| {

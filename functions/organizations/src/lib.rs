@@ -14,7 +14,7 @@ use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Update};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, Role, TenantRecord, TenantScope};
+use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, TenantRecord, TenantScope};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -186,9 +186,4 @@ async fn regenerate_access_code(
         )
         .await?;
     Ok(Json(from_item::<TenantRecord>(item)?.response()))
-}
-
-/// Roles an organization admin may hand out through the members page.
-fn parse_role(raw: &str) -> ApiResult<Role> {
-    Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))
 }

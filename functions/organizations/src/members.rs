@@ -1,6 +1,6 @@
 //! The members page: list an organization's users, change their role or status, deactivate.
 
-use crate::{org_scope, parse_role};
+use crate::org_scope;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -47,28 +47,13 @@ pub async fn update(
     policy::require_org_admin(&caller)?;
     let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
-    let role = match body.role.as_deref().filter(|r| !r.is_empty()) {
-        Some(raw) => {
-            let role = parse_role(raw)?;
-            policy::check_role_change(&caller, id, target.role, role)?;
-            Some(role)
-        }
-        None => None,
-    };
-    if body.is_active.is_some() || body.is_verified.is_some() {
-        if body.is_active == Some(false) && id == caller.user_id() {
-            return Err(ApiError::bad_request("You cannot deactivate yourself"));
-        }
-        if id != caller.user_id() {
-            policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
-        }
-    }
-    let changes = UserChanges {
-        role,
+    let change = accounts::AdminChange {
+        role: body.role.as_deref().filter(|r| !r.is_empty()),
         is_active: body.is_active,
         is_verified: body.is_verified,
     };
-    let updated = accounts::update(state.stores.main.as_ref(), &scope, id, changes).await?;
+    let updated =
+        accounts::change_by(state.stores.main.as_ref(), &caller, &scope, &target, change).await?;
     Ok(Json(updated.response()))
 }
 

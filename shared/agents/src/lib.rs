@@ -152,18 +152,11 @@ pub fn catalog() -> &'static [AgentRecord] {
 }
 
 async fn query_all(store: &dyn Store, query: Query) -> ApiResult<Vec<AgentRecord>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.query(&query.clone().after(cursor)).await?;
-        for item in page.items {
-            out.push(from_item::<AgentRecord>(item)?);
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
+    thanotopolis_store::query_all(store, &query)
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 /// Every agent the caller may see: built-in agents (with their stored changes), free agents

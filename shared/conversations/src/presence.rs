@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use thanotopolis_service::{ApiError, ApiResult, AppState};
 use thanotopolis_store::schema::CONNECTIONS_TABLE;
-use thanotopolis_store::{Index, Item, Key, Query, StoreResult};
+use thanotopolis_store::{query_all, Index, Item, Key, Query, StoreResult};
 use uuid::Uuid;
 
 /// API Gateway closes every WebSocket connection after two hours.
@@ -82,23 +82,11 @@ pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> ApiResult<TenantPrese
     let mut users = Vec::new();
     let mut by_conversation = std::collections::BTreeMap::new();
     let mut total = 0;
-    let mut cursor = None;
-    loop {
-        let page = app
-            .stores
-            .connections
-            .query(&query.clone().after(cursor))
-            .await?;
-        for item in page.items {
-            let c = parse(item)?;
-            total += 1;
-            users.push(c.user.user_id);
-            *by_conversation.entry(c.conversation_id).or_insert(0) += 1;
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+    for item in query_all(app.stores.connections.as_ref(), &query).await? {
+        let c = parse(item)?;
+        total += 1;
+        users.push(c.user.user_id);
+        *by_conversation.entry(c.conversation_id).or_insert(0) += 1;
     }
     users.sort();
     users.dedup();
@@ -142,20 +130,9 @@ pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {
 /// The live sockets of a conversation: one query.
 pub async fn in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<Vec<Connection>> {
     let query = Query::new(conversation_id.to_string()).on(Index::Gsi1);
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .stores
-            .connections
-            .query(&query.clone().after(cursor))
-            .await?;
-        for item in page.items {
-            out.push(parse(item)?);
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
+    query_all(app.stores.connections.as_ref(), &query)
+        .await?
+        .into_iter()
+        .map(parse)
+        .collect()
 }

@@ -63,3 +63,47 @@ pub fn cors() -> Result<tower_http::cors::CorsLayer, String> {
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(std::time::Duration::from_secs(600)))
 }
+
+/// `page` (≥ 1, default 1) and `page_size` (1 to 100, default 20) of the paginated routes
+/// (CONTRACT §1.5).
+pub struct Pagination {
+    pub page: usize,
+    pub page_size: usize,
+}
+
+impl Pagination {
+    pub fn new(page: Option<usize>, page_size: Option<usize>) -> ApiResult<Self> {
+        let page_size = page_size.unwrap_or(20);
+        if !(1..=100).contains(&page_size) {
+            return Err(ApiError::invalid(
+                &["query", "page_size"],
+                "Input should be from 1 to 100",
+            ));
+        }
+        Ok(Pagination {
+            page: page.unwrap_or(1).max(1),
+            page_size,
+        })
+    }
+
+    /// `{items, total, page, page_size, total_pages}` for this page of `all`.
+    pub fn respond<T>(
+        &self,
+        all: &[T],
+        shape: impl Fn(&T) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = all
+            .iter()
+            .skip((self.page - 1) * self.page_size)
+            .take(self.page_size)
+            .map(shape)
+            .collect();
+        serde_json::json!({
+            "items": items,
+            "total": all.len(),
+            "page": self.page,
+            "page_size": self.page_size,
+            "total_pages": all.len().div_ceil(self.page_size),
+        })
+    }
+}

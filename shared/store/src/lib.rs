@@ -29,6 +29,20 @@ pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update,
 
 use async_trait::async_trait;
 
+/// Every item a query matches, reading page after page.
+pub async fn query_all(store: &dyn Store, query: &Query) -> StoreResult<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(&query.clone().after(cursor)).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// A cursor that continues a query on `index` right after `item` (for callers that trim a
 /// page themselves).
 pub fn cursor_after(schema: &TableSchema, index: Index, item: &Item) -> String {

@@ -92,18 +92,11 @@ pub async fn load(
 /// Every user of the tenant, oldest id order (one query per 1 MB page).
 pub async fn list(store: &dyn Store, scope: &TenantScope) -> ApiResult<Vec<UserRecord>> {
     let query = Query::new(keys::tenant_partition(scope)).begins_with(keys::USER_PREFIX);
-    let mut users = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.query(&query.clone().after(cursor)).await?;
-        for item in page.items {
-            users.push(from_item::<UserRecord>(item)?);
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let mut users = thanotopolis_store::query_all(store, &query)
+        .await?
+        .into_iter()
+        .map(from_item::<UserRecord>)
+        .collect::<ApiResult<Vec<_>>>()?;
     users.sort_by(|a, b| a.created_at.cmp(&b.created_at));
     Ok(users)
 }
@@ -226,4 +219,48 @@ pub async fn load_many(
         .into_iter()
         .map(from_item)
         .collect()
+}
+
+/// What an administrator may change about a user.
+pub struct AdminChange<'a> {
+    pub role: Option<&'a str>,
+    pub is_active: Option<bool>,
+    pub is_verified: Option<bool>,
+}
+
+/// Applies an administrator's change to `target` under the policy rules (role ladder, nobody
+/// changes their own role or deactivates themselves, nobody touches someone ranked above).
+pub async fn change_by(
+    store: &dyn Store,
+    caller: &crate::Caller,
+    scope: &TenantScope,
+    target: &UserRecord,
+    change: AdminChange<'_>,
+) -> ApiResult<UserRecord> {
+    let role = match change.role {
+        Some(raw) => {
+            let role = Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
+            crate::policy::check_role_change(caller, target.id, target.role, role)?;
+            Some(role)
+        }
+        None => None,
+    };
+    if change.is_active == Some(false) && target.id == caller.user_id() {
+        return Err(ApiError::bad_request("You cannot deactivate yourself"));
+    }
+    if (change.is_active.is_some() || change.is_verified.is_some()) && target.id != caller.user_id()
+    {
+        crate::policy::check_manage_user(
+            caller,
+            target.id,
+            target.role,
+            "You cannot deactivate yourself",
+        )?;
+    }
+    let changes = UserChanges {
+        role,
+        is_active: change.is_active,
+        is_verified: change.is_verified,
+    };
+    update(store, scope, target.id, changes).await
 }

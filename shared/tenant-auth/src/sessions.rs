@@ -267,30 +267,19 @@ pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> ApiRe
 pub async fn logout_all(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let query = Query::new(keys::tenant_partition(&caller.scope()))
         .begins_with(keys::refresh_families_prefix(caller.user_id()));
-    let mut cursor = None;
-    loop {
-        let page = state
-            .stores
-            .main
-            .query(&query.clone().after(cursor))
+    for family in thanotopolis_store::query_all(state.stores.main.as_ref(), &query).await? {
+        let live = family.get("revoked").and_then(|v| v.as_bool()) == Some(false);
+        let id = family
+            .get("family_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok());
+        if let (true, Some(family_id)) = (live, id) {
+            revoke_family(
+                state,
+                keys::refresh_family(&caller.scope(), caller.user_id(), family_id),
+            )
             .await?;
-        for family in page.items {
-            let live = family.get("revoked").and_then(|v| v.as_bool()) == Some(false);
-            let id = family
-                .get("family_id")
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse().ok());
-            if let (true, Some(family_id)) = (live, id) {
-                revoke_family(
-                    state,
-                    keys::refresh_family(&caller.scope(), caller.user_id(), family_id),
-                )
-                .await?;
-            }
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(()),
         }
     }
+    Ok(())
 }

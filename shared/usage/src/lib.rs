@@ -172,17 +172,10 @@ impl UsageTotals {
 
 async fn sum(store: &dyn Store, query: thanotopolis_store::Query) -> ApiResult<UsageTotals> {
     let mut totals = UsageTotals::default();
-    let mut cursor = None;
-    loop {
-        let page = store.query(&query.clone().after(cursor)).await?;
-        for item in &page.items {
-            totals.add(item);
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(totals),
-        }
+    for item in &thanotopolis_store::query_all(store, &query).await? {
+        totals.add(item);
     }
+    Ok(totals)
 }
 
 /// A tenant's totals for the days `first..=last` (`YYYY-MM-DD`): one query over at most
