@@ -73,7 +73,7 @@ async fn main() {
         let mut all = Vec::new();
         for round in 0..20 {
             let sent = Instant::now();
-            // `?` starts no agent reply? It does; use a plain command-free message and ignore replies.
+            // Typing notices fan out like messages but start no agent reply.
             sockets[0]
                 .send(Message::Text(
                     json!({ "type": "typing_status", "is_typing": round % 2 == 0 })
@@ -99,6 +99,8 @@ async fn main() {
         }
     }
 
+    // Let the disconnect notices of the closed sockets (each one tells the others) settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, conv) = app
         .post(
             "/api/conversations",
