@@ -512,18 +512,18 @@ struct Expr {
 
 impl Expr {
     fn name(&mut self, name: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, n)| *n == name) {
-            return placeholder.clone();
+        if let Some((alias, _)) = self.names.iter().find(|(_, n)| *n == name) {
+            return alias.clone();
         }
-        let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), name.to_string());
-        placeholder
+        let alias = format!("#n{}", self.names.len());
+        self.names.insert(alias.clone(), name.to_string());
+        alias
     }
 
     fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
+        let alias = format!(":v{}", self.values.len());
+        self.values.insert(alias.clone(), value);
+        alias
     }
 
     fn names(&mut self) -> Option<HashMap<String, String>> {
