@@ -202,6 +202,23 @@ async fn connection_rows_follow_sockets(backend: Backend) {
         (now + 7100..=now + 7300).contains(&expires),
         "row lives 2 h"
     );
+    let connected = row["last_seen_at"].as_str().unwrap().to_string();
+    assert_eq!(row["connected_at"].as_str(), Some(connected.as_str()));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    socket
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    next_json(&mut socket).await;
+    let row = connections
+        .get(&Key::partition(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row["last_seen_at"].as_str().unwrap() > connected.as_str(),
+        "a ping refreshes last_seen_at"
+    );
 
     socket.close(None).await.unwrap();
     eventually("$disconnect deleting the row", async || {

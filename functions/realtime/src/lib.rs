@@ -184,6 +184,7 @@ async fn connect(
         conversation_id: conversation.id,
         user: person.clone(),
         connected_at: frames::now(),
+        last_seen_at: frames::now(),
         expires_at: thanotopolis_tenant_auth::now_epoch() + CONNECTION_LIFETIME_SECS,
     };
     connections::register(&state.app, &row).await?;
@@ -242,6 +243,7 @@ async fn on_frame(
     };
     if frame == ClientFrame::Ping {
         fanout::send(state, endpoint, connection_id, &frames::pong()).await;
+        connections::seen(&state.app, connection_id, &frames::now()).await?;
         return Ok(());
     }
     let row = connections::load(&state.app, connection_id)

@@ -43,6 +43,8 @@ pub struct Connection {
     pub conversation_id: Uuid,
     pub user: Person,
     pub connected_at: String,
+    /// Connect time, then the time of the latest `ping` (the clients' heartbeat).
+    pub last_seen_at: String,
     pub expires_at: i64,
 }
 
@@ -118,6 +120,23 @@ pub async fn load(app: &AppState, connection_id: &str) -> ApiResult<Option<Conne
         .await?
         .map(parse)
         .transpose()
+}
+
+/// Records a heartbeat: the socket is still there (only while its row exists).
+pub async fn seen(app: &AppState, connection_id: &str, at: &str) -> StoreResult<()> {
+    let result = app
+        .stores
+        .connections
+        .update(
+            &Key::partition(connection_id),
+            thanotopolis_store::Update::new().set("last_seen_at", at),
+            Some(thanotopolis_store::Condition::Exists),
+        )
+        .await;
+    match result {
+        Ok(_) | Err(thanotopolis_store::StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {
