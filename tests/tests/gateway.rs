@@ -40,7 +40,8 @@ async fn connect(app: &TestApp, path: &str) -> Socket {
     socket
 }
 
-/// The next text frame as JSON, failing after a few seconds of silence.
+/// The next text frame as JSON (presence notices skipped: they arrive at their own pace),
+/// failing after a few seconds of silence.
 async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
@@ -49,7 +50,12 @@ async fn next_json(socket: &mut Socket) -> Value {
             .expect("socket open")
             .expect("valid frame");
         match msg {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+            Message::Text(text) => {
+                let frame: Value = serde_json::from_str(&text).expect("JSON frame");
+                if frame["type"] != "user_joined" && frame["type"] != "user_left" {
+                    return frame;
+                }
+            }
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("expected a text frame, got {other:?}"),
         }

@@ -178,13 +178,14 @@ async fn connect(
                 other => other,
             })?;
     let person = Person::of(caller.user());
+    let now = frames::now();
     let row = Connection {
         connection_id: connection_id.to_string(),
         tenant_id: caller.scope().tenant_id(),
         conversation_id: conversation.id,
         user: person.clone(),
-        connected_at: frames::now(),
-        last_seen_at: frames::now(),
+        connected_at: now.clone(),
+        last_seen_at: now,
         expires_at: thanotopolis_tenant_auth::now_epoch() + CONNECTION_LIFETIME_SECS,
     };
     connections::register(&state.app, &row).await?;
@@ -242,8 +243,9 @@ async fn on_frame(
         }
     };
     if frame == ClientFrame::Ping {
-        fanout::send(state, endpoint, connection_id, &frames::pong()).await;
+        // Recorded before the answer, so a pong means the heartbeat is stored.
         connections::seen(&state.app, connection_id, &frames::now()).await?;
+        fanout::send(state, endpoint, connection_id, &frames::pong()).await;
         return Ok(());
     }
     let row = connections::load(&state.app, connection_id)
