@@ -265,7 +265,77 @@ async fn usage_stats_cover_their_window(backend: Backend) {
     assert_eq!(d["recent_usage"].as_array().unwrap().len(), 1);
 }
 
+async fn system_metrics_hold_what_was_reported(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let admin = app.member_with_role(&org, Role::Admin).await;
+    let root = app.member_with_role(&org, Role::SuperAdmin).await;
+    let other = app.register_org().await;
+    let other_admin = app.member_with_role(&other, Role::Admin).await;
+    let (_, none) = app.get("/api/admin/system/metrics", admin.token()).await;
+    assert_eq!(none, json!([]), "nothing reported, nothing listed");
+    let (status, _) = app
+        .post(
+            "/api/admin/system/metrics?metric_type=queue_depth&value=7",
+            admin.token(),
+            json!({ "queue": "stt" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post(
+            "/api/admin/system/metrics?metric_type=lambda_errors&value=2",
+            root.token(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "a system-wide metric");
+    let (_, mine) = app.get("/api/admin/system/metrics", admin.token()).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (mine[0]["metric_type"].as_str(), mine[0]["value"].as_i64()),
+        (Some("queue_depth"), Some(7))
+    );
+    assert_eq!(mine[0]["additional_data"]["queue"], "stt");
+    let (_, theirs) = app
+        .get("/api/admin/system/metrics", other_admin.token())
+        .await;
+    assert_eq!(
+        theirs,
+        json!([]),
+        "another organization's metrics stay there"
+    );
+    let (_, all) = app
+        .get("/api/admin/system/metrics?hours=168", root.token())
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (_, only) = app
+        .get(
+            "/api/admin/system/metrics?metric_type=lambda_errors",
+            root.token(),
+        )
+        .await;
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let (_, dashboard) = app.get("/api/admin/dashboard", admin.token()).await;
+    assert_eq!(dashboard["system_metrics"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get("/api/admin/system/metrics?hours=500", admin.token())
+            .await
+            .0,
+        422
+    );
+    let (status, _) = app
+        .post(
+            "/api/admin/system/metrics?metric_type=x&value=1",
+            admin.token(),
+            json!([1, 2]),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
 on_both_backends!(
+    system_metrics_hold_what_was_reported,
     scoping_follows_the_role,
     dashboard_figures_are_what_exists,
     concurrent_recordings_give_exact_totals,

@@ -1,9 +1,11 @@
 //! The admin API (CONTRACT §11, defects #8, #15, #16 fixed). Every figure is read from real
 //! data: user and conversation totals from the counters kept by the transactions that create
 //! and delete them, open sockets from live connection rows, usage from the daily aggregates.
-//! A figure that means nothing here (a database pool in a serverless system) is `null`.
+//! A figure that means nothing here (a database pool in a serverless system) is `null`;
+//! system metrics are what was reported through `POST /api/admin/system/metrics`.
 //! Scope: an `admin` sees its own organization, a `super_admin` every organization.
 
+mod metrics;
 mod scope;
 mod usage;
 mod users;
@@ -29,6 +31,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/admin/tenants", get(tenants))
         .route("/api/admin/websocket/stats", get(websocket_stats))
+        .route(
+            "/api/admin/system/metrics",
+            get(metrics::list).post(metrics::record),
+        )
         .with_state(state)
 }
 
@@ -54,7 +60,7 @@ async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<J
         "active_ws_connections": sockets,
         "db_connection_pool_size": Value::Null,
         "recent_usage": usage::recent(&state, &caller, &tenants, 50).await?,
-        "system_metrics": [],
+        "system_metrics": metrics::recent(&state, &caller, None, 24).await?,
         "tenant_stats": tenant_stats,
         "overall_usage_stats": usage::stats_for(&state, &caller, None, &window).await?,
         "usage_by_organization": usage::per_organization(&state, &tenants, &window).await?,

@@ -192,3 +192,12 @@ pub const GLOBAL_USAGE: &str = "USAGE#ALL";
 pub fn global_usage_day(day: &str, usage_type: &str) -> Key {
     Key::new(GLOBAL_USAGE, format!("{day}#{usage_type}"))
 }
+
+/// Partition of one day's system metrics: a tenant's own, or (`None`) system-wide ones, which
+/// only super_admins see.
+pub fn metrics_partition(scope: Option<&TenantScope>, day: &str) -> String {
+    match scope {
+        Some(s) => format!("{}#METRICS#{day}", tenant_partition(s)),
+        None => format!("METRICS#{day}"),
+    }
+}

@@ -1,0 +1,168 @@
+//! System metrics reported by operators or agents (`POST`), read back by the dashboard and
+//! `GET /api/admin/system/metrics`. Nothing here measures anything itself: the list holds what
+//! was reported, and is empty when nothing was. A tenant's metrics are its admins'; system-wide
+//! ones (no tenant) are for super_admins.
+
+use crate::scope;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Key, Query as StoreQuery};
+use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantScope};
+use time::{Duration, OffsetDateTime};
+
+const MAX_METRICS: usize = 100;
+
+fn day_of(t: OffsetDateTime) -> String {
+    thanotopolis_tenant_auth::format_rfc3339(t)[..10].to_string()
+}
+
+/// Metrics reported in the last `hours`, newest first, at most 100, in the caller's scope.
+pub async fn recent(
+    state: &AppState,
+    caller: &Caller,
+    metric_type: Option<&str>,
+    hours: i64,
+) -> ApiResult<Vec<Value>> {
+    let now = OffsetDateTime::now_utc();
+    let since = thanotopolis_tenant_auth::format_rfc3339(now - Duration::hours(hours));
+    let mut scopes: Vec<Option<TenantScope>> = scope::tenants(state, caller, None)
+        .await?
+        .into_iter()
+        .map(|(s, _)| Some(s))
+        .collect();
+    if caller.role() == Role::SuperAdmin {
+        scopes.push(None);
+    }
+    let mut items = Vec::new();
+    for s in &scopes {
+        for back in 0..=(hours / 24) {
+            let partition =
+                keys::metrics_partition(s.as_ref(), &day_of(now - Duration::days(back)));
+            let q = StoreQuery::new(partition)
+                .between(since.clone(), "~")
+                .backward();
+            items.extend(thanotopolis_store::query_all(state.stores.main.as_ref(), &q).await?);
+        }
+    }
+    items.retain(|i| {
+        metric_type.is_none_or(|t| i.get("metric_type").and_then(Value::as_str) == Some(t))
+    });
+    items.sort_by(|a, b| {
+        b.get("created_at")
+            .and_then(Value::as_str)
+            .cmp(&a.get("created_at").and_then(Value::as_str))
+    });
+    items.truncate(MAX_METRICS);
+    Ok(items
+        .iter()
+        .map(|i| {
+            let get = |k: &str| i.get(k).cloned().unwrap_or(Value::Null);
+            json!({
+                "id": get("id"), "metric_type": get("metric_type"), "value": get("value"),
+                "tenant_id": get("tenant_id"), "additional_data": get("additional_data"),
+                "created_at": get("created_at"),
+            })
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    metric_type: Option<String>,
+    hours: Option<i64>,
+}
+
+/// `GET /api/admin/system/metrics?metric_type=&hours=` (1 to 168, default 24).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let hours = q.hours.unwrap_or(24);
+    if !(1..=168).contains(&hours) {
+        return Err(ApiError::invalid(
+            &["query", "hours"],
+            "Input should be from 1 to 168",
+        ));
+    }
+    Ok(Json(Value::Array(
+        recent(&state, &caller, q.metric_type.as_deref(), hours).await?,
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct RecordQuery {
+    metric_type: Option<String>,
+    value: Option<i64>,
+    tenant_id: Option<String>,
+}
+
+/// `POST /api/admin/system/metrics?metric_type=&value=&tenant_id=`, body: `additional_data`.
+/// An admin records for its organization; a super_admin for any, or system-wide without one.
+pub async fn record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RecordQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    policy::require_admin(&caller)?;
+    let metric_type = q
+        .metric_type
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        })
+        .ok_or_else(|| {
+            ApiError::invalid(
+                &["query", "metric_type"],
+                "1-64 letters, digits, '_' or '.'",
+            )
+        })?;
+    let value = q
+        .value
+        .ok_or_else(|| ApiError::invalid(&["query", "value"], "Field required"))?;
+    let additional = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v @ Value::Object(_)) if body.len() <= 4096 => v,
+            _ => {
+                return Err(ApiError::invalid(
+                    &["body"],
+                    "additional_data must be a JSON object of at most 4 KB",
+                ))
+            }
+        }
+    };
+    let scope = match (q.tenant_id.as_deref(), caller.role()) {
+        (Some(raw), _) => Some(
+            caller
+                .scope_for(parse_id("tenant_id", raw)?)
+                .ok_or_else(|| ApiError::not_found("Organization not found"))?,
+        ),
+        (None, Role::SuperAdmin) => None,
+        (None, _) => Some(caller.scope()),
+    };
+    let now = OffsetDateTime::now_utc();
+    let at = thanotopolis_tenant_auth::format_rfc3339(now);
+    let id = uuid::Uuid::new_v4();
+    let key = Key::new(
+        keys::metrics_partition(scope.as_ref(), &day_of(now)),
+        format!("{at}#{id}"),
+    );
+    let mut item = MAIN_TABLE.key_item(&key);
+    if let Value::Object(attrs) = json!({
+        "id": id, "metric_type": metric_type, "value": value,
+        "tenant_id": scope.map(|s| s.tenant_id()), "additional_data": additional, "created_at": at,
+    }) {
+        item.extend(attrs);
+    }
+    state.stores.main.put(item, None).await?;
+    Ok(Json(json!({ "message": "Metric recorded", "id": id })))
+}
