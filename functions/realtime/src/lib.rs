@@ -90,6 +90,23 @@ pub async fn handle(
     state: &RealtimeState,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
+    use tracing::Instrument;
+    let ctx = &event.request_context;
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = ctx.request_id.as_deref().unwrap_or_default(),
+        route = ctx.route_key.as_deref().unwrap_or("$default"),
+        connection_id = ctx.connection_id.as_deref().unwrap_or_default(),
+        tenant_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+    handle_event(state, event).instrument(span).await
+}
+
+async fn handle_event(
+    state: &RealtimeState,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let ctx = &event.request_context;
     let Some(connection_id) = ctx.connection_id.clone() else {
         return response(400, "missing connection id");
@@ -251,6 +268,9 @@ async fn on_frame(
     let row = connections::load(&state.app, connection_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("Connection expired; please reconnect"))?;
+    let span = tracing::Span::current();
+    span.record("tenant_id", tracing::field::display(row.tenant_id));
+    span.record("user_id", tracing::field::display(row.user.user_id));
     match frame {
         ClientFrame::Ping => unreachable!("answered above"),
         ClientFrame::Unknown => {

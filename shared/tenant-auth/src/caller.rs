@@ -64,6 +64,7 @@ impl Caller {
         let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("User not found"))?;
+        record_in_span(tenant_id, user_id);
         caller.require_active()
     }
 
@@ -111,10 +112,7 @@ impl Caller {
         let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("User not found"))?;
-        // Every later log line of this request names its tenant and user.
-        let span = tracing::Span::current();
-        span.record("tenant_id", tracing::field::display(tenant_id));
-        span.record("user_id", tracing::field::display(user_id));
+        record_in_span(tenant_id, user_id);
         Ok(caller)
     }
 
@@ -164,4 +162,11 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         Caller::authenticate(parts, state).await?.require_active()
     }
+}
+
+/// Every later log line of the request (or WebSocket event) names its tenant and user.
+fn record_in_span(tenant_id: Uuid, user_id: Uuid) {
+    let span = tracing::Span::current();
+    span.record("tenant_id", tracing::field::display(tenant_id));
+    span.record("user_id", tracing::field::display(user_id));
 }
