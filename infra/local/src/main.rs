@@ -33,23 +33,23 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     println!("thanotopolis-local is running");
-    println!("  REST         {}", gateway.rest_url());
+    println!("  REST          {}", gateway.rest_url());
     println!(
-        "  WebSocket   {}/?conversation_id=ID&token=JWT",
+        "  WebSocket     {}/?conversation_id=ID&token=JWT",
         gateway.ws_url()
     );
     println!(
-        "              {}/api/ws/conversations/ID?token=JWT",
+        "                {}/api/ws/conversations/ID?token=JWT",
         gateway.ws_url()
     );
     println!(
-        "  @connections {}/@connections/CONNECTION_ID",
+        "  @connections  {}/@connections/CONNECTION_ID",
         gateway.rest_url()
     );
-    println!("  health      {}/health", gateway.rest_url());
-    println!("  store        {}", gateway.store_description());
+    println!("  health        {}/health", gateway.rest_url());
+    println!("  store         {}", gateway.store_description());
     println!(
-        "  agents       {}",
+        "  agents        {}",
         match thanotopolis_llm::LlmSettings::from_env() {
             Some(s) => format!("model {} at {}", s.model, s.base_url),
             None =>
@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "  speech       {}",
+        "  speech        {}",
         if thanotopolis_voice::DeepgramSettings::from_env().is_some() {
             "Deepgram configured"
         } else {
