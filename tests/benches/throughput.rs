@@ -1,0 +1,149 @@
+//! Throughput and latency through the local gateway on the embedded store, at a fixed
+//! concurrency of 16 clients, for login, me, list agents, list conversations, list messages and
+//! post message: requests/s, p50, p99. Run: `cargo bench -p thanotopolis-tests --bench throughput`.
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thanotopolis_tests::{Backend, TestApp};
+
+const CONCURRENCY: usize = 16;
+
+async fn run(
+    app: &Arc<TestApp>,
+    label: &str,
+    requests: usize,
+    make: impl Fn() -> (reqwest::Method, String, Option<serde_json::Value>) + Send + Sync + 'static,
+    token: Option<String>,
+) {
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let per_client = requests / CONCURRENCY;
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let app = app.clone();
+        let make = make.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let (method, path, body) = make();
+                let t = Instant::now();
+                let (status, _) = app.call(method, &path, token.as_deref(), body).await;
+                assert_eq!(status, 200, "{path}");
+                samples.push(t.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut samples: Vec<Duration> = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.expect("client"));
+    }
+    let elapsed = started.elapsed();
+    samples.sort();
+    let p = |q: f64| {
+        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3
+    };
+    println!(
+        "  {label:<34} {:>8.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        samples.len() as f64 / elapsed.as_secs_f64(),
+        p(0.5),
+        p(0.99)
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let app = Arc::new(TestApp::spawn(Backend::Embedded).await);
+    let org = app.register_org().await;
+    let token = org.admin.access.clone();
+    let (_, conv) = app
+        .post(
+            "/api/conversations",
+            Some(&token),
+            json!({ "title": "load" }),
+        )
+        .await;
+    let conv = conv["id"].as_str().unwrap().to_string();
+    for i in 0..100 {
+        app.post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&token),
+            json!({ "content": format!("m{i}") }),
+        )
+        .await;
+    }
+    for i in 0..20 {
+        app.post(
+            "/api/conversations",
+            Some(&token),
+            json!({ "title": format!("c{i}") }),
+        )
+        .await;
+    }
+    println!("local gateway, embedded store, {CONCURRENCY} concurrent clients:");
+    let (email, password) = (org.admin.email.clone(), org.admin.password.clone());
+    run(
+        &app,
+        "POST /api/auth/login",
+        160,
+        move || {
+            (
+                reqwest::Method::POST,
+                "/api/auth/login".into(),
+                Some(json!({ "email": email, "password": password })),
+            )
+        },
+        None,
+    )
+    .await;
+    run(
+        &app,
+        "GET /api/auth/me",
+        4000,
+        || (reqwest::Method::GET, "/api/auth/me".into(), None),
+        Some(token.clone()),
+    )
+    .await;
+    run(
+        &app,
+        "GET /api/agents",
+        4000,
+        || (reqwest::Method::GET, "/api/agents".into(), None),
+        Some(token.clone()),
+    )
+    .await;
+    run(
+        &app,
+        "GET /api/conversations",
+        4000,
+        || (reqwest::Method::GET, "/api/conversations".into(), None),
+        Some(token.clone()),
+    )
+    .await;
+    let path = format!("/api/conversations/{conv}/messages?limit=50");
+    run(
+        &app,
+        "GET …/messages?limit=50",
+        4000,
+        move || (reqwest::Method::GET, path.clone(), None),
+        Some(token.clone()),
+    )
+    .await;
+    let path = format!("/api/conversations/{conv}/messages");
+    run(
+        &app,
+        "POST …/messages",
+        2000,
+        move || {
+            (
+                reqwest::Method::POST,
+                path.clone(),
+                Some(json!({ "content": "load test message" })),
+            )
+        },
+        Some(token.clone()),
+    )
+    .await;
+}
