@@ -43,19 +43,12 @@ pub async fn list(
     Ok(Json(pages.respond(&users, UserRecord::response)))
 }
 
-#[derive(Deserialize)]
-pub struct UserPatch {
-    role: Option<String>,
-    is_active: Option<bool>,
-    is_verified: Option<bool>,
-}
-
 /// `PATCH /api/admin/users/{id}`.
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-    Json(body): Json<UserPatch>,
+    Json(patch): Json<accounts::UserPatch>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
     policy::require_admin(&caller)?;
@@ -77,13 +70,8 @@ pub async fn update(
             .ok_or_else(not_found)?;
         (caller.scope(), user)
     };
-    let change = accounts::AdminChange {
-        role: body.role.as_deref(),
-        is_active: body.is_active,
-        is_verified: body.is_verified,
-    };
     Ok(Json(
-        accounts::change_by(store, &caller, &scope, &target, change)
+        accounts::change_by(store, &caller, &scope, &target, patch)
             .await?
             .response(),
     ))

@@ -209,12 +209,9 @@ pub async fn clear_messages(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
-    if !conversations::may_manage(&caller, &conversation) {
-        return Err(ApiError::forbidden(
-            "Only the conversation's creator or an organization admin can clear it",
-        ));
-    }
+    let id = parse_id("conversation_id", &raw)?;
+    let conversation =
+        conversations::open_to_manage(state.stores.main.as_ref(), &caller, id, "clear it").await?;
     let scope = caller.scope();
     let partition = keys::conversation_partition(&scope, conversation.id);
     let deleted = delete_partition(&state, &partition, Some(keys::MESSAGE_PREFIX)).await?;

@@ -488,12 +488,9 @@ async fn remove(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
-    if !conversations::may_manage(&caller, &conversation) {
-        return Err(ApiError::forbidden(
-            "Only the conversation's creator or an organization admin can delete it",
-        ));
-    }
+    let id = parse_id("conversation_id", &raw)?;
+    let conversation =
+        conversations::open_to_manage(state.stores.main.as_ref(), &caller, id, "delete it").await?;
     let store = state.stores.main.as_ref();
     let scope = caller.scope();
     match store

@@ -2,7 +2,6 @@
 
 use crate::org_scope;
 use axum::extract::{Path, State};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::accounts::{self, UserChanges};
@@ -29,31 +28,21 @@ pub async fn list(
     )))
 }
 
-#[derive(Deserialize)]
-pub struct MemberPatch {
-    role: Option<String>,
-    is_active: Option<bool>,
-    is_verified: Option<bool>,
-}
-
 /// `PATCH /api/organizations/{org_id}/users/{user_id}`.
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((org_id, user_id)): Path<(String, String)>,
-    Json(body): Json<MemberPatch>,
+    Json(mut patch): Json<accounts::UserPatch>,
 ) -> ApiResult<Json<Value>> {
     let scope = org_scope(&caller, &org_id)?;
     policy::require_org_admin(&caller)?;
     let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
-    let change = accounts::AdminChange {
-        role: body.role.as_deref().filter(|r| !r.is_empty()),
-        is_active: body.is_active,
-        is_verified: body.is_verified,
-    };
+    // The members page sends an empty role when only the status changes.
+    patch.role = patch.role.filter(|r| !r.is_empty());
     let updated =
-        accounts::change_by(state.stores.main.as_ref(), &caller, &scope, &target, change).await?;
+        accounts::change_by(state.stores.main.as_ref(), &caller, &scope, &target, patch).await?;
     Ok(Json(updated.response()))
 }
 

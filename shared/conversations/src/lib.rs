@@ -64,6 +64,22 @@ pub fn may_manage(caller: &Caller, conversation: &ConversationRecord) -> bool {
     conversation.created_by_user_id == Some(caller.user_id()) || caller.role() >= Role::OrgAdmin
 }
 
+/// [`open`], then require [`may_manage`]; `action` words the refusal ("delete it").
+pub async fn open_to_manage(
+    store: &dyn Store,
+    caller: &Caller,
+    id: Uuid,
+    action: &str,
+) -> ApiResult<ConversationRecord> {
+    let conversation = open(store, caller, id).await?;
+    if !may_manage(caller, &conversation) {
+        return Err(ApiError::forbidden(format!(
+            "Only the conversation's creator or an organization admin can {action}"
+        )));
+    }
+    Ok(conversation)
+}
+
 /// Applies `change` to the conversation with optimistic concurrency: the write holds only if
 /// nobody changed the conversation since it was read; a lost race is retried on fresh data,
 /// and answered 409 if it keeps losing. Never a silent overwrite.

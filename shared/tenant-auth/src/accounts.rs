@@ -221,9 +221,11 @@ pub async fn load_many(
         .collect()
 }
 
-/// What an administrator may change about a user.
-pub struct AdminChange<'a> {
-    pub role: Option<&'a str>,
+/// What an administrator may change about a user (the body of the admin and members PATCH
+/// routes; absent fields stay as they are).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UserPatch {
+    pub role: Option<String>,
     pub is_active: Option<bool>,
     pub is_verified: Option<bool>,
 }
@@ -235,9 +237,9 @@ pub async fn change_by(
     caller: &crate::Caller,
     scope: &TenantScope,
     target: &UserRecord,
-    change: AdminChange<'_>,
+    change: UserPatch,
 ) -> ApiResult<UserRecord> {
-    let role = match change.role {
+    let role = match change.role.as_deref() {
         Some(raw) => {
             let role = Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
             crate::policy::check_role_change(caller, target.id, target.role, role)?;
