@@ -4,6 +4,7 @@
 
 pub mod deepgram;
 pub mod openai;
+pub mod routes;
 
 use aws_credential_types::Credentials;
 use serde_json::{json, Value};

@@ -15,8 +15,28 @@ use axum::routing::{get, patch};
 use axum::Router;
 use serde_json::{json, Value};
 use thanotopolis_conversations::presence;
+use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::{policy, Caller};
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        dashboard,
+        users::list,
+        users::update,
+        usage::stats,
+        usage::records,
+        usage::by_organization,
+        tenants,
+        websocket_stats,
+        metrics::list,
+        metrics::record,
+    ))]
+    struct Doc;
+    openapi::part(<Doc as utoipa::OpenApi>::openapi(), "admin", &[])
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -39,6 +59,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /api/admin/dashboard`.
+#[utoipa::path(get, path = "/api/admin/dashboard", summary = "Figures of the caller's scope (admin: its organization; super_admin: all)",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
     let tenants = scope::tenants(&state, &caller, None).await?;
@@ -68,6 +90,8 @@ async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<J
 }
 
 /// `GET /api/admin/tenants`: super_admin only.
+#[utoipa::path(get, path = "/api/admin/tenants", summary = "Every organization (super_admin)",
+    responses((status = 200, body = [Object]), (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn tenants(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     policy::require_super_admin(&caller, "Super admin access required")?;
     let mut tenants = scope::tenants(&state, &caller, None).await?;
@@ -86,6 +110,8 @@ async fn tenants(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
 }
 
 /// `GET /api/admin/websocket/stats`: open sockets in scope, from live connection rows.
+#[utoipa::path(get, path = "/api/admin/websocket/stats", summary = "Open sockets in scope, from live connection rows",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody)))]
 async fn websocket_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
     let (mut total, mut users, mut by_conversation) = (0, 0, serde_json::Map::new());

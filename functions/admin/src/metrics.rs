@@ -7,6 +7,7 @@ use crate::scope;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Key, Query as StoreQuery};
@@ -69,13 +70,16 @@ pub async fn recent(
         .collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     metric_type: Option<String>,
     hours: Option<i64>,
 }
 
 /// `GET /api/admin/system/metrics?metric_type=&hours=` (1 to 168, default 24).
+#[utoipa::path(get, path = "/api/admin/system/metrics", params(ListQuery), summary = "Recently recorded metrics in scope (hours 1 to 168, default 24)",
+    responses((status = 200, body = [Object]), (status = 403, description = "Not an admin", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,7 +98,8 @@ pub async fn list(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     metric_type: Option<String>,
     value: Option<i64>,
@@ -103,6 +108,9 @@ pub struct RecordQuery {
 
 /// `POST /api/admin/system/metrics?metric_type=&value=&tenant_id=`, body: `additional_data`.
 /// An admin records for its organization; a super_admin for any, or system-wide without one.
+#[utoipa::path(post, path = "/api/admin/system/metrics", params(RecordQuery), summary = "Records a metric",
+    request_body(content = Object, description = "Optional `additional_data` object"),
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,6 +5,7 @@ use crate::scope;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::{Index, Item, Query as StoreQuery};
 use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantRecord, TenantScope};
@@ -137,7 +138,8 @@ pub async fn stats_for(
     Ok(usage_stats(window, &totals))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     tenant_id: Option<String>,
     user_id: Option<String>,
@@ -147,6 +149,8 @@ pub struct StatsQuery {
 }
 
 /// `GET /api/admin/usage/stats`.
+#[utoipa::path(get, path = "/api/admin/usage/stats", params(StatsQuery), summary = "Usage totals in scope for a period",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,7 +193,8 @@ pub async fn per_organization(
     Ok(rows)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByOrgQuery {
     period: Option<String>,
     start_date: Option<String>,
@@ -197,6 +202,8 @@ pub struct ByOrgQuery {
 }
 
 /// `GET /api/admin/usage/by-organization`.
+#[utoipa::path(get, path = "/api/admin/usage/by-organization", params(ByOrgQuery), summary = "Usage totals per organization",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn by_organization(
     State(state): State<AppState>,
     caller: Caller,
@@ -264,7 +271,8 @@ pub async fn recent(
     Ok(items.iter().map(record).collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordsQuery {
     page: Option<usize>,
     page_size: Option<usize>,
@@ -279,6 +287,8 @@ pub struct RecordsQuery {
 
 /// `GET /api/admin/usage/records`: newest first, paginated (§1.5). It reads the records of the
 /// window, so its cost grows with them (the totals above do not).
+#[utoipa::path(get, path = "/api/admin/usage/records", params(RecordsQuery), summary = "Usage records in scope, newest first, paginated",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn records(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,12 +5,14 @@ use crate::scope;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::Value;
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::operator::{self, UserRef};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     page: Option<usize>,
     page_size: Option<usize>,
@@ -20,6 +22,8 @@ pub struct ListQuery {
 }
 
 /// `GET /api/admin/users`: newest first, paginated (§1.5).
+#[utoipa::path(get, path = "/api/admin/users", params(ListQuery), summary = "Users in scope, newest first, paginated",
+    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,6 +48,9 @@ pub async fn list(
 }
 
 /// `PATCH /api/admin/users/{id}`.
+#[utoipa::path(patch, path = "/api/admin/users/{user_id}", params(("user_id" = Uuid, Path)),
+    request_body = thanotopolis_tenant_auth::accounts::UserPatch, summary = "Changes a user's role or status",
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,11 +8,24 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_agents::{self as agents, AgentRecord};
+use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, Caller, Role};
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(list, create, by_id, update, deactivate))]
+    struct Doc;
+    openapi::part(
+        <Doc as utoipa::OpenApi>::openapi(),
+        "agents",
+        &[("/api/agents/", "/api/agents")],
+    )
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -28,6 +41,11 @@ pub fn router(state: AppState) -> Router {
 /// Longest system prompt an organization may give its agent.
 const MAX_SYSTEM_PROMPT: usize = 8_000;
 
+/// The agents that serve the caller's organization: free agents and its own.
+#[utoipa::path(get, path = "/api/agents", responses(
+    (status = 200, description = "`{\"agents\": [agent]}`", body = Object),
+    (status = 401, body = ErrorBody),
+))]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let available = agents::available(state.stores.main.as_ref(), &caller).await?;
     Ok(Json(json!({
@@ -35,6 +53,14 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     })))
 }
 
+/// One agent that serves the caller's organization.
+#[utoipa::path(get, path = "/api/agents/{agent_id}",
+    params(("agent_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The agent", body = Object),
+        (status = 404, description = "No such agent, or another organization's", body = ErrorBody),
+        (status = 422, description = "Malformed id", body = ErrorBody),
+    ))]
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,7 +71,7 @@ async fn by_id(
     Ok(Json(agent.response()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateAgent {
     agent_type: String,
     name: String,
@@ -71,6 +97,13 @@ fn check_capabilities(v: &mut Validator, caps: &[String]) {
     }
 }
 
+/// Creates an agent: proprietary to the caller's organization (org_admin+) or free (super_admin).
+#[utoipa::path(post, path = "/api/agents", request_body = CreateAgent, responses(
+    (status = 200, description = "The new agent", body = Object),
+    (status = 400, description = "Agent type already exists", body = ErrorBody),
+    (status = 403, body = ErrorBody),
+    (status = 422, body = ErrorBody),
+))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,7 +225,7 @@ async fn save(state: &AppState, caller: &Caller, agent: AgentRecord) -> ApiResul
     from_item(stored)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateAgent {
     name: Option<String>,
     description: Option<String>,
@@ -203,6 +236,16 @@ struct UpdateAgent {
     system_prompt: Option<String>,
 }
 
+/// Changes an agent (org_admin+ of its owner; super_admin for free agents).
+#[utoipa::path(patch, path = "/api/agents/{agent_id}",
+    params(("agent_id" = Uuid, Path)),
+    request_body = UpdateAgent,
+    responses(
+        (status = 200, description = "The changed agent", body = Object),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -252,6 +295,13 @@ async fn update(
 }
 
 /// A soft delete: the agent stops serving, its history stays readable.
+#[utoipa::path(delete, path = "/api/agents/{agent_id}",
+    params(("agent_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "`{\"message\": ...}`", body = Object),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,

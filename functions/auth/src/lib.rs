@@ -10,6 +10,37 @@ use axum::routing::{get, post};
 use axum::Router;
 use thanotopolis_service::AppState;
 
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use organizations as orgs;
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        session::register,
+        session::register_token,
+        session::login,
+        session::refresh,
+        session::me,
+        session::logout,
+        session::logout_all,
+        orgs::create,
+        orgs::info_by_access_code,
+        orgs::by_subdomain,
+        users::list,
+        users::get,
+        users::set_role,
+        users::delete,
+    ))]
+    struct Doc;
+    thanotopolis_service::openapi::part(
+        <Doc as utoipa::OpenApi>::openapi(),
+        "auth",
+        &[
+            ("/api/me", "/api/auth/me"),
+            ("/api/tenants", "/api/organizations"),
+        ],
+    )
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth/register", post(session::register))

@@ -5,17 +5,20 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{tenants, Caller, Role, TenantRecord, TenantScope};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateOrganization)]
 pub struct CreateBody {
     name: String,
     subdomain: String,
     description: Option<String>,
     full_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     address: Option<Value>,
     phone: Option<String>,
     organization_email: Option<String>,
@@ -24,6 +27,13 @@ pub struct CreateBody {
 /// `POST /api/organizations` and `/api/tenants`: a new, empty organization. Open to anyone,
 /// as the frontend's create-organization page needs; its creator learns the access code to
 /// register with.
+#[utoipa::path(post, path = "/api/organizations", security(()), request_body = CreateBody,
+    summary = "Creates an organization",
+    responses(
+        (status = 200, description = "The organization, with its access code", body = Object),
+        (status = 400, description = "Subdomain already taken", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreateBody>,
@@ -92,6 +102,13 @@ pub async fn create(
 }
 
 /// `GET /api/organizations/{access_code}/info`: name and subdomain of an active organization.
+#[utoipa::path(get, path = "/api/organizations/{access_code}/info", security(()),
+    summary = "Name and subdomain of the organization with this access code",
+    params(("access_code" = String, Path)),
+    responses(
+        (status = 200, body = Object),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn info_by_access_code(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -108,6 +125,13 @@ pub async fn info_by_access_code(
 
 /// `GET /api/tenants/{subdomain}`: the short organization shape, with the access code only
 /// for an authenticated member of that organization or a super_admin (defect #9).
+#[utoipa::path(get, path = "/api/tenants/{subdomain}", security((), ("bearer" = [])),
+    summary = "An organization by subdomain",
+    params(("subdomain" = String, Path)),
+    responses(
+        (status = 200, body = Object),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn by_subdomain(
     State(state): State<AppState>,
     Path(raw): Path<String>,

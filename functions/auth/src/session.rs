@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::accounts::{
@@ -19,7 +20,7 @@ use thanotopolis_tenant_auth::{
 /// Longest username.
 const MAX_USERNAME: usize = 64;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
     email: String,
     username: String,
@@ -118,6 +119,13 @@ async fn register_account(
 
 /// `POST /api/auth/register`: the new user **and** its tokens (defect #4: the frontend logs
 /// straight in with them).
+#[utoipa::path(post, path = "/api/auth/register", security(()), request_body = RegisterBody,
+    summary = "Registers a user in an organization (by access code) and logs them in",
+    responses(
+        (status = 200, description = "The new user with `access_token`, `refresh_token` and `token_type`", body = Object),
+        (status = 400, description = "E-mail or username already registered, or no such organization", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -133,6 +141,13 @@ pub async fn register(
     Ok(Json(response))
 }
 
+/// Registers like `/api/auth/register` and answers with the tokens only.
+#[utoipa::path(post, path = "/api/auth/register/token", security(()), request_body = RegisterBody,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 400, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn register_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -142,7 +157,7 @@ pub async fn register_token(
     Ok(Json(pair))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     email: String,
     password: String,
@@ -152,6 +167,14 @@ pub struct LoginBody {
 /// `POST /api/auth/login`. With a tenant (`tenant_subdomain`, else `X-Tenant-ID`) the account
 /// is that tenant's; without one it is the **oldest** account with this e-mail across tenants
 /// (deterministic, defect #20). Unknown accounts cost the same time as wrong passwords.
+#[utoipa::path(post, path = "/api/auth/login", security(()), request_body = LoginBody,
+    summary = "Logs in with e-mail and password",
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "Incorrect email or password", body = ErrorBody),
+        (status = 403, description = "Inactive user", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -214,11 +237,19 @@ pub async fn login(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Exchanges a refresh token for a new pair; the old refresh token is spent (reusing it
+/// revokes its whole session family).
+#[utoipa::path(post, path = "/api/auth/refresh", security(()), request_body = RefreshBody,
+    summary = "Exchanges a refresh token for a new pair",
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "Invalid refresh token", body = ErrorBody),
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,
@@ -227,10 +258,21 @@ pub async fn refresh(
 }
 
 /// `GET /api/auth/me` and `/api/me`: one store round trip (the extractor's read).
+#[utoipa::path(get, path = "/api/auth/me", summary = "The caller's user record",
+    responses(
+        (status = 200, description = "The user", body = Object),
+        (status = 401, body = ErrorBody),
+    ))]
 pub async fn me(caller: Caller) -> Json<Value> {
     Json(caller.user().response())
 }
 
+/// Ends the session of the given refresh token.
+#[utoipa::path(post, path = "/api/auth/logout", request_body = RefreshBody,
+    responses(
+        (status = 200, description = "`{\"detail\": \"Successfully logged out\"}`", body = Object),
+        (status = 401, body = ErrorBody),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     TokenCaller(caller): TokenCaller,
@@ -240,6 +282,12 @@ pub async fn logout(
     Ok(Json(json!({ "detail": "Successfully logged out" })))
 }
 
+/// Ends every session of the caller.
+#[utoipa::path(post, path = "/api/auth/logout/all",
+    responses(
+        (status = 200, description = "`{\"detail\": \"Successfully logged out from all sessions\"}`", body = Object),
+        (status = 401, body = ErrorBody),
+    ))]
 pub async fn logout_all(
     State(state): State<AppState>,
     TokenCaller(caller): TokenCaller,

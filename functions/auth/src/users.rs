@@ -5,6 +5,7 @@
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::accounts::{self, UserChanges};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
@@ -16,6 +17,11 @@ async fn target(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<UserRe
         .ok_or_else(|| ApiError::not_found("User not found"))
 }
 
+/// The users of the caller's organization (org_admin+).
+#[utoipa::path(get, path = "/api/users", responses(
+    (status = 200, description = "The users", body = [Object]),
+    (status = 403, body = ErrorBody),
+))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
     let users = accounts::list(state.stores.main.as_ref(), &caller.scope()).await?;
@@ -24,6 +30,12 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     )))
 }
 
+/// One user of the caller's organization (themselves, or any as org_admin+).
+#[utoipa::path(get, path = "/api/users/{user_id}", params(("user_id" = Uuid, Path)), responses(
+    (status = 200, description = "The user", body = Object),
+    (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,12 +49,22 @@ pub async fn get(
     Ok(Json(user.response()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RoleQuery {
+    /// The new role: `user` (or `member`), `org_admin`, `admin` or `super_admin`.
     role: Option<String>,
 }
 
 /// `PUT`/`PATCH /api/users/{id}/role?role=…`.
+#[utoipa::path(method(put, patch), path = "/api/users/{user_id}/role", params(("user_id" = Uuid, Path), RoleQuery),
+    summary = "Changes a user's role",
+    responses(
+        (status = 200, description = "The changed user", body = Object),
+        (status = 400, description = "Invalid role", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,6 +90,13 @@ pub async fn set_role(
 }
 
 /// `DELETE /api/users/{id}`: a hard delete (with its uniqueness claims).
+#[utoipa::path(delete, path = "/api/users/{user_id}", params(("user_id" = Uuid, Path)),
+    summary = "Deletes a user",
+    responses(
+        (status = 200, body = Object),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

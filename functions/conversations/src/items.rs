@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use thanotopolis_conversations::{
     self as conversations, AttachedAgent, MessageInput, MessageRecord, Participant,
 };
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Key, Query as StoreQuery, Update, Write};
 use thanotopolis_tenant_auth::records::from_item;
@@ -17,10 +18,16 @@ use thanotopolis_tenant_auth::validate::Validator;
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
+    /// Messages to skip from the oldest.
+    #[param(value_type = Option<u32>)]
     skip: Option<String>,
+    /// Page size; without it, the whole history.
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// The `X-Next-Cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -37,6 +44,12 @@ fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>
 
 /// `GET …/messages`: oldest first, `skip`/`limit` as in the contract, plus a cursor
 /// (`X-Next-Cursor` header, `cursor` parameter) for long histories. One query per page.
+#[utoipa::path(get, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id"), MessagesQuery), summary = "Messages, oldest first",
+    responses(
+        (status = 200, description = "A page of messages; `X-Next-Cursor` when more follow", body = [Object],
+            headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
+        (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,7 +80,7 @@ pub async fn list_messages(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PostMessage {
     content: String,
     message_type: Option<String>,
@@ -79,6 +92,9 @@ pub struct PostMessage {
 /// WebSocket path (its frames reach the conversation's open sockets, its reply is stored), and
 /// returns the caller's message as stored. The pipeline runs before the response so that it
 /// completes inside the Lambda invocation; nothing here invents a reply.
+#[utoipa::path(post, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id")), request_body = PostMessage,
+    summary = "Posts a message; agents reply over the conversation's sockets and in its history",
+    responses((status = 200, description = "The caller's message as stored", body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_message(
     State(state): State<AppState>,
     axum::Extension(replies): axum::Extension<crate::Replies>,
@@ -131,6 +147,8 @@ async fn find_message(
         .ok_or_else(|| ApiError::not_found("Message not found"))
 }
 
+#[utoipa::path(get, path = "/api/conversations/{id}/messages/{message_id}", params(("id" = Uuid, Path, description = "Conversation id"), ("message_id" = Uuid, Path)), summary = "One message",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn message(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,6 +163,8 @@ pub async fn message(
 }
 
 /// `DELETE …/messages/{id}`: the author, the conversation's creator or an org_admin+.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages/{message_id}", params(("id" = Uuid, Path, description = "Conversation id"), ("message_id" = Uuid, Path)), summary = "Deletes a message",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,6 +224,8 @@ pub(crate) async fn delete_partition(
 }
 
 /// `DELETE …/messages`: the conversation's creator or an org_admin+.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Deletes every message (creator or org_admin+)",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn clear_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,6 +254,8 @@ pub async fn clear_messages(
     ))
 }
 
+#[utoipa::path(get, path = "/api/conversations/{id}/agents", params(("id" = Uuid, Path, description = "Conversation id")), summary = "The agents attached to a conversation",
+    responses((status = 200, body = [Object]), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn agents(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,13 +272,16 @@ pub async fn agents(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AttachAgent {
     agent_type: String,
     configuration: Option<Value>,
 }
 
 /// `POST …/agents`: attaches an agent available to the caller (re-activates it if attached).
+#[utoipa::path(post, path = "/api/conversations/{id}/agents", params(("id" = Uuid, Path, description = "Conversation id")), request_body = AttachAgent,
+    summary = "Attaches an agent available to the caller",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn attach_agent(
     State(state): State<AppState>,
     caller: Caller,
@@ -311,6 +338,9 @@ pub async fn attach_agent(
 }
 
 /// `DELETE …/agents/{id}` (the attachment's id).
+#[utoipa::path(delete, path = "/api/conversations/{id}/agents/{agent_id}", params(("id" = Uuid, Path, description = "Conversation id"), ("agent_id" = Uuid, Path, description = "The attachment's id")),
+    summary = "Detaches an agent",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn detach_agent(
     State(state): State<AppState>,
     caller: Caller,
@@ -331,12 +361,15 @@ pub async fn detach_agent(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddParticipant {
     email: String,
 }
 
 /// `POST …/participants`: invites an e-mail participant (the frontend's add-participant).
+#[utoipa::path(post, path = "/api/conversations/{id}/participants", params(("id" = Uuid, Path, description = "Conversation id")), request_body = AddParticipant,
+    summary = "Invites an e-mail participant",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_participant(
     State(state): State<AppState>,
     caller: Caller,
@@ -384,6 +417,8 @@ pub async fn add_participant(
 }
 
 /// `GET …/export`: the whole thread (one query per 1 MB of history).
+#[utoipa::path(get, path = "/api/conversations/{id}/export", params(("id" = Uuid, Path, description = "Conversation id")), summary = "The whole thread",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -405,6 +440,8 @@ pub async fn export(
 }
 
 /// `GET …/stats`: from the counters kept with every message (one read).
+#[utoipa::path(get, path = "/api/conversations/{id}/stats", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Message counts of a conversation",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use thanotopolis_conversations::{self as conversations, ConversationRecord, Participant};
 use thanotopolis_realtime::RealtimeState;
+use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Key, StoreError, Update, Write};
@@ -32,6 +33,39 @@ const MAX_PAGE_SIZE: usize = 100;
 
 /// The conversations routes. `replies` runs the agent pipeline for messages posted over REST
 /// (the realtime function's, posting to open sockets); `None` stores messages without replies.
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        list,
+        create,
+        search,
+        by_id,
+        update,
+        remove,
+        items::list_messages,
+        items::post_message,
+        items::clear_messages,
+        items::message,
+        items::delete_message,
+        items::agents,
+        items::attach_agent,
+        items::detach_agent,
+        items::add_participant,
+        items::export,
+        items::stats,
+        active_users,
+        websocket_stats,
+        ws_stats,
+    ))]
+    struct Doc;
+    openapi::part(
+        <Doc as utoipa::OpenApi>::openapi(),
+        "conversations",
+        &[("/api/conversations/", "/api/conversations")],
+    )
+}
+
 pub fn router(state: AppState, replies: Option<Arc<RealtimeState>>) -> Router {
     Router::new()
         .route("/api/conversations", get(list).post(create))
@@ -86,7 +120,8 @@ pub(crate) async fn open(
     conversations::open(state.stores.main.as_ref(), caller, id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateConversation)]
 struct CreateBody {
     title: Option<String>,
     description: Option<String>,
@@ -101,6 +136,11 @@ struct CreateBody {
 /// `POST /api/conversations`: the conversation, its members (the caller plus the active users
 /// of its tenant among `user_ids`), the agents of `agent_types` available to the caller, the
 /// e-mail participants, and +1 on the tenant's counter, in one transaction.
+#[utoipa::path(post, path = "/api/conversations", request_body = CreateBody, summary = "Starts a conversation",
+    responses(
+        (status = 200, description = "The conversation with its members, agents and participants", body = Object),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -280,11 +320,18 @@ fn default_title(
     format!("{} - {who} - {date}", caller.user().username)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1-based page (default 1).
+    #[param(value_type = Option<u32>)]
     page: Option<String>,
+    /// 1 to 100 (default 20).
+    #[param(value_type = Option<u32>)]
     page_size: Option<String>,
+    /// Only conversations with this status (`active`, `archived`, ...).
     status: Option<String>,
+    /// The `X-Next-Cursor` of the previous page; continues without re-reading earlier pages.
     cursor: Option<String>,
 }
 
@@ -304,6 +351,12 @@ fn bounded(raw: Option<&str>, field: &str, default: usize, max: usize) -> ApiRes
 /// `GET /api/conversations`: the caller's conversations, most recently active first. One index
 /// query and one batch read per page. `page`/`page_size` as in the contract; a `cursor` (from
 /// the `X-Next-Cursor` header) continues without re-reading earlier pages.
+#[utoipa::path(get, path = "/api/conversations", params(ListQuery), summary = "The caller's conversations, most recently active first",
+    responses(
+        (status = 200, description = "A page of conversations; `X-Next-Cursor` when more follow", body = [Object],
+            headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -365,8 +418,10 @@ async fn load_conversations(
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// Case-insensitive substring of title or description.
     q: Option<String>,
 }
 
@@ -374,6 +429,8 @@ struct SearchQuery {
 /// the caller's conversations. Cost: it reads all of the caller's conversations (one index
 /// query per 1 MB page, one batch read per 100), so it grows with that number, not with the
 /// tenant's or the table's size.
+#[utoipa::path(get, path = "/api/conversations/search", params(SearchQuery), summary = "Searches the caller's conversations",
+    responses((status = 200, description = "The matching conversations", body = [Object])))]
 async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -421,6 +478,8 @@ async fn search(
 
 /// `GET /api/conversations/{id}`: the conversation with its members and its newest
 /// messages. The conversation and its recent messages are read together, then the members.
+#[utoipa::path(get, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), summary = "A conversation with its members and newest messages",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,7 +497,8 @@ async fn by_id(
     Ok(Json(conversation.response(&users, &recent?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConversationPatch)]
 struct PatchBody {
     title: Option<String>,
     description: Option<String>,
@@ -446,6 +506,9 @@ struct PatchBody {
 }
 
 /// `PATCH /api/conversations/{id}`: `null` or absent leaves a field unchanged.
+#[utoipa::path(patch, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), request_body = PatchBody,
+    summary = "Changes title, description or status",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 409, description = "Changed concurrently; retry", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -483,6 +546,8 @@ async fn update(
 /// `DELETE /api/conversations/{id}`: its creator or an org_admin+ only. The conversation
 /// disappears at once (its `META` item and the tenant counter, in one transaction); then every
 /// other item of its partition (member rows, messages) is deleted in batches.
+#[utoipa::path(delete, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Deletes a conversation (its creator or org_admin+)",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -526,6 +591,8 @@ async fn remove(
 
 /// `GET /api/conversations/{id}/active-users`: open sockets of a conversation of the caller's
 /// tenant, counted from live connection rows (defect #16: no counter that can drift).
+#[utoipa::path(get, path = "/api/conversations/{id}/active-users", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Open sockets of a conversation",
+    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 async fn active_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -545,6 +612,8 @@ async fn active_users(
 
 /// `GET /api/websocket/stats`: the caller's organization's open sockets. There is no
 /// per-user connection cap in this system, so none is reported.
+#[utoipa::path(get, path = "/api/websocket/stats", summary = "Open sockets of the caller's organization",
+    responses((status = 200, body = Object)))]
 async fn websocket_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let p = conversations::presence::in_tenant(&state, caller.scope().tenant_id()).await?;
     Ok(Json(json!({
@@ -557,6 +626,8 @@ async fn websocket_stats(State(state): State<AppState>, caller: Caller) -> ApiRe
 }
 
 /// `GET /api/ws/stats` (authenticated now, defect #9): the same figures, per conversation too.
+#[utoipa::path(get, path = "/api/ws/stats", summary = "Open sockets of the caller's organization, per conversation too",
+    responses((status = 200, body = Object)))]
 async fn ws_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let p = conversations::presence::in_tenant(&state, caller.scope().tenant_id()).await?;
     Ok(Json(json!({

@@ -14,6 +14,14 @@ use thanotopolis_store::{Key, Store};
 const SERVICE: &str = "thanotopolis-ai-platform";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(health, status, ping, root, api, favicon, robots))]
+    struct Doc;
+    thanotopolis_service::openapi::part(<Doc as utoipa::OpenApi>::openapi(), "health", &[])
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -21,7 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(ping))
         .route("/", get(root))
         .route("/api", get(api))
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/favicon.ico", get(favicon))
         .route("/robots.txt", get(robots))
         .with_state(state)
 }
@@ -39,6 +47,10 @@ async fn check(store: &dyn Store, key: Key) -> Value {
     }
 }
 
+#[utoipa::path(get, path = "/health", summary = "Reads both tables and reports what it found", security(()), responses(
+    (status = 200, description = "Both tables answered: `{status: \"healthy\", service, version, store: {backend, tables}}`", body = Object),
+    (status = 503, description = "A table did not answer: `status` is `unhealthy`, `store.tables` says which", body = Object),
+))]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let main = check(state.stores.main.as_ref(), Key::new("HEALTH", "HEALTH")).await;
     let connections = check(state.stores.connections.as_ref(), Key::partition("HEALTH")).await;
@@ -62,6 +74,9 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(body))
 }
 
+#[utoipa::path(get, path = "/status", summary = "Liveness with uptime", security(()), responses(
+    (status = 200, description = "`{status, service, uptime}` (seconds since this instance started)", body = Object),
+))]
 async fn status(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -70,10 +85,12 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/ping", summary = "Liveness", security(()), responses((status = 200, body = Object)))]
 async fn ping() -> Json<Value> {
     Json(json!({ "ping": "pong", "timestamp": epoch() }))
 }
 
+#[utoipa::path(get, path = "/", summary = "Service name, version and entry points", security(()), responses((status = 200, description = "Service name, version and links", body = Object)))]
 async fn root() -> Json<Value> {
     Json(json!({
         "message": "Thanotopolis AI Platform API",
@@ -89,6 +106,7 @@ async fn root() -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/api", summary = "API name, version and features", security(()), responses((status = 200, description = "The API's entry points", body = Object)))]
 async fn api() -> Json<Value> {
     Json(json!({
         "name": "Thanotopolis AI Platform",
@@ -103,6 +121,13 @@ async fn api() -> Json<Value> {
     }))
 }
 
+/// Browsers ask for it; there is none.
+#[utoipa::path(get, path = "/favicon.ico", security(()), responses((status = 204)))]
+async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+#[utoipa::path(get, path = "/robots.txt", summary = "Disallows all crawling", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
 async fn robots() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -10,11 +10,35 @@ use axum::extract::{Path, State};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
+use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Update};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, TenantRecord, TenantScope};
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(
+        register::register,
+        current,
+        patch_current,
+        regenerate_access_code,
+        by_id,
+        patch_by_id,
+        members::list,
+        members::update,
+        members::deactivate,
+    ))]
+    struct Doc;
+    openapi::part(<Doc as utoipa::OpenApi>::openapi(), "organizations", &[])
+}
+
+/// The edit body is read key by key (absent keys stay, `null` clears a nullable field, unknown
+/// keys are ignored), so it is documented by description and example.
+const PATCH_BODY: &str = "Any of `name`, `description`, `full_name`, `phone`, `address` (object), \
+    `organization_email`, and `is_active` (super_admin only)";
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -51,10 +75,15 @@ async fn load(state: &AppState, scope: &TenantScope) -> ApiResult<TenantRecord> 
 }
 
 /// `GET /api/organizations/current`: no extra read, the extractor already has it.
+#[utoipa::path(get, path = "/api/organizations/current", summary = "The caller's organization",
+    responses((status = 200, description = "The organization", body = Object), (status = 401, body = ErrorBody)))]
 async fn current(caller: Caller) -> Json<Value> {
     Json(caller.tenant().response())
 }
 
+#[utoipa::path(get, path = "/api/organizations/{org_id}", summary = "An organization (the caller's; any for super_admin)",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, description = "The organization", body = Object), (status = 404, body = ErrorBody)))]
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,6 +93,14 @@ async fn by_id(
     Ok(Json(load(&state, &scope).await?.response()))
 }
 
+#[utoipa::path(patch, path = "/api/organizations/current", summary = "Edits the caller's organization (org_admin+)",
+    request_body(content = Object, description = PATCH_BODY,
+        example = json!({"name": "Acme Memorial", "phone": null})),
+    responses(
+        (status = 200, description = "The organization", body = Object),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn patch_current(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,6 +110,16 @@ async fn patch_current(
     apply_patch(&state, &caller, &caller.scope(), body).await
 }
 
+#[utoipa::path(patch, path = "/api/organizations/{org_id}", summary = "Edits an organization (org_admin+ of it, or super_admin)",
+    params(("org_id" = Uuid, Path)),
+    request_body(content = Object, description = PATCH_BODY,
+        example = json!({"name": "Acme Memorial", "phone": null})),
+    responses(
+        (status = 200, description = "The organization", body = Object),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn patch_by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,6 +213,11 @@ async fn apply_patch(
 }
 
 /// A new access code; the old one stops working at once.
+#[utoipa::path(post, path = "/api/organizations/current/regenerate-access-code",
+    responses(
+        (status = 200, description = "`{access_code, message}`", body = Object),
+        (status = 403, body = ErrorBody),
+    ))]
 async fn regenerate_access_code(
     State(state): State<AppState>,
     caller: Caller,

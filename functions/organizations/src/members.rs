@@ -3,6 +3,7 @@
 use crate::org_scope;
 use axum::extract::{Path, State};
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::accounts::{self, UserChanges};
 use thanotopolis_tenant_auth::{policy, Caller, TenantScope, UserRecord};
@@ -15,6 +16,9 @@ async fn member(state: &AppState, scope: &TenantScope, id: Uuid) -> ApiResult<Us
 }
 
 /// `GET /api/organizations/{org_id}/users`: every member, inactive ones included.
+#[utoipa::path(get, path = "/api/organizations/{org_id}/users", summary = "The organization's members, inactive ones included (org_admin+)",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, description = "The members", body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -29,6 +33,15 @@ pub async fn list(
 }
 
 /// `PATCH /api/organizations/{org_id}/users/{user_id}`.
+#[utoipa::path(patch, path = "/api/organizations/{org_id}/users/{user_id}", summary = "Changes a member's role or status (org_admin+)",
+    params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = thanotopolis_tenant_auth::accounts::UserPatch,
+    responses(
+        (status = 200, description = "The changed user", body = Object),
+        (status = 400, description = "Invalid role", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,6 +60,9 @@ pub async fn update(
 }
 
 /// `DELETE /api/organizations/{org_id}/users/{user_id}`: a soft delete (deactivation).
+#[utoipa::path(delete, path = "/api/organizations/{org_id}/users/{user_id}", summary = "Deactivates a member (org_admin+)",
+    params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,17 +5,19 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::accounts::{self, NewAccount};
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{sessions, tenants, Role, TenantRecord, TenantScope};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterOrganization {
     name: String,
     subdomain: String,
     full_name: String,
+    #[schema(value_type = Object)]
     address: Value,
     phone: String,
     organization_email: String,
@@ -27,6 +29,13 @@ pub struct RegisterOrganization {
     description: Option<String>,
 }
 
+/// Creates an organization with its first org_admin, and logs that admin in.
+#[utoipa::path(post, path = "/api/organizations/register", security(()), request_body = RegisterOrganization,
+    responses(
+        (status = 200, description = "`{organization, admin_user, access_token, refresh_token, token_type}`", body = Object),
+        (status = 400, description = "Subdomain or e-mail already registered", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterOrganization>,

@@ -23,6 +23,7 @@ use deepgram::Deepgram;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::Caller;
 use thanotopolis_usage::{record_usage, stt_cost, UsageEvent, STT_SECONDS, STT_WORDS};
@@ -35,6 +36,22 @@ pub const TOKEN_TTL_SECONDS: u32 = 60;
 
 #[derive(Clone)]
 struct Speech(Option<Arc<Deepgram>>);
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(file_auto_detect, file_default_language, status, token))]
+    struct Doc;
+    openapi::part(
+        <Doc as utoipa::OpenApi>::openapi(),
+        "voice",
+        &[("/api/voice/stt/status", "/api/stt/status")],
+    )
+}
+
+/// The file-transcription form, for the OpenAPI document.
+const UPLOAD_FORM: &str = "multipart/form-data: `audio_file` (the recording, at most 4 MiB), \
+    optional `language` (e.g. `en-US`, `fr`), `model`, `punctuate`, `diarize`, `smart_format`";
 
 pub fn router(state: AppState, settings: Option<DeepgramSettings>) -> Router {
     let client = settings.and_then(|s| match Deepgram::new(s) {
@@ -59,6 +76,8 @@ fn unavailable() -> ApiError {
     ApiError::ServiceUnavailable("Speech-to-text service unavailable".into())
 }
 
+#[utoipa::path(get, path = "/api/stt/status", security(()), summary = "Whether speech-to-text is configured",
+    responses((status = 200, body = Object)))]
 async fn status(Extension(speech): Extension<Speech>) -> Json<Value> {
     Json(json!({
         "service": "deepgram",
@@ -151,6 +170,15 @@ async fn read_upload(mut form: Multipart) -> ApiResult<Upload> {
     Ok(up)
 }
 
+#[utoipa::path(post, path = "/api/stt/file", summary = "Transcribes a recording; without `language`, Deepgram detects it",
+    request_body(content = Object, content_type = "multipart/form-data", description = UPLOAD_FORM),
+    responses(
+        (status = 200, description = "`{success, transcript, paragraphs, metadata}`", body = Object),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, description = "Deepgram failed", body = ErrorBody),
+        (status = 503, description = "No Deepgram key configured", body = ErrorBody),
+    ))]
 async fn file_auto_detect(
     State(state): State<AppState>,
     Extension(speech): Extension<Speech>,
@@ -162,6 +190,15 @@ async fn file_auto_detect(
         .map(Json)
 }
 
+#[utoipa::path(post, path = "/api/voice/stt/file", summary = "Transcribes a recording; without `language`, the configured default",
+    request_body(content = Object, content_type = "multipart/form-data", description = UPLOAD_FORM),
+    responses(
+        (status = 200, description = "`{success, transcript, paragraphs, metadata}`", body = Object),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, description = "Deepgram failed", body = ErrorBody),
+        (status = 503, description = "No Deepgram key configured", body = ErrorBody),
+    ))]
 async fn file_default_language(
     State(state): State<AppState>,
     Extension(speech): Extension<Speech>,
@@ -283,7 +320,7 @@ async fn transcribe(
     }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct TokenRequest {
     language: Option<String>,
     model: Option<String>,
@@ -292,6 +329,12 @@ struct TokenRequest {
 /// `POST /api/stt/token`: a short-lived Deepgram token and the live URL for the chosen
 /// language. The browser opens `new WebSocket(url, ["bearer", access_token])` and sends
 /// 16 kHz mono linear16 audio; transcripts come back from Deepgram directly.
+#[utoipa::path(post, path = "/api/stt/token", summary = "A short-lived Deepgram token and live-streaming URL", request_body(content = Option<TokenRequest>, description = "Optional; empty asks for the defaults"),
+    responses(
+        (status = 200, description = "`{access_token, expires_in, url, protocols, language, model}`", body = Object),
+        (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ))]
 async fn token(
     Extension(speech): Extension<Speech>,
     _caller: Caller,

@@ -6,6 +6,7 @@
 //! (`POST`/`GET`/`DELETE /@connections/{id}`, 410 `GoneException` for unknown ids) lets the
 //! function answer through `aws-sdk-apigatewaymanagement` exactly as in AWS. API Gateway's
 //! limits are enforced: 128 KB messages (close 1009), 10-minute idle timeout, 2-hour lifetime.
+//! It also serves the API's OpenAPI document at `/api/openapi.json` (see [`openapi`]).
 
 mod sockets;
 
@@ -21,6 +22,23 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use sockets::Limits;
+
+/// Where the gateway serves the OpenAPI document (not a deployed route).
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI 3.1 document of every function's REST routes, generated from the handlers'
+/// annotations (`docs/openapi.json` is this, pretty-printed).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    thanotopolis_service::openapi::document([
+        thanotopolis_health::openapi(),
+        thanotopolis_auth::openapi(),
+        thanotopolis_organizations::openapi(),
+        thanotopolis_agents_api::openapi(),
+        thanotopolis_conversations_api::openapi(),
+        thanotopolis_admin_api::openapi(),
+        thanotopolis_voice::openapi(),
+    ])
+}
 
 pub struct GatewayConfig {
     pub bind: SocketAddr,
@@ -143,6 +161,10 @@ pub async fn start_with_limits(
                 Some(realtime.clone()),
             ))
             .merge(thanotopolis_organizations::router(app.clone()))
+            .route(
+                OPENAPI_PATH,
+                axum::routing::get(|| async { axum::Json(openapi()) }),
+            )
             .merge(gateway.management_router()),
     )
     .layer(thanotopolis_service::cors().map_err(anyhow::Error::msg)?)

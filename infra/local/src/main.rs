@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
-use thanotopolis_local::{local_auth_settings, start, GatewayConfig};
+use thanotopolis_local::{local_auth_settings, start, GatewayConfig, OPENAPI_PATH};
 use thanotopolis_service::config::StoreArgs;
 
 /// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes,
@@ -16,12 +16,22 @@ struct Args {
     host: IpAddr,
     #[command(flatten)]
     store: StoreArgs,
+    /// Print the OpenAPI document (what `/api/openapi.json` serves) and exit.
+    #[arg(long)]
+    print_openapi: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     thanotopolis_service::telemetry::init();
     let args = Args::parse();
+    if args.print_openapi {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&thanotopolis_local::openapi())?
+        );
+        return Ok(());
+    }
     let settings = args.store.settings();
     let auth = local_auth_settings(&args.store.data_dir.join("jwt-secret"))?;
     let gateway = start(GatewayConfig {
@@ -47,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         gateway.rest_url()
     );
     println!("  health        {}/health", gateway.rest_url());
+    println!("  OpenAPI       {}{OPENAPI_PATH}", gateway.rest_url());
     println!("  store         {}", gateway.store_description());
     println!(
         "  agents        {}",

@@ -6,11 +6,15 @@ use thanotopolis_store::StoreError;
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// One problem with one input field, as listed in a 422 response's `errors`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// A machine-readable kind, e.g. `missing` or `string_too_long`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
+    /// Where: `["body", "email"]`, `["query", "page_size"]`, `["path", "id"]`.
     pub loc: Vec<String>,
+    /// For people.
     pub msg: String,
 }
 

@@ -5,7 +5,8 @@
 //! - [`ApiError`]: the one error type of the HTTP layer, rendered as `{"detail": ...}` in one place;
 //! - [`Json`]: JSON body input with size caps and the contract's 422 shape;
 //! - [`telemetry`]: structured `tracing` logs (JSON inside Lambda);
-//! - [`lambda`]: the two-line `main` of a REST function.
+//! - [`lambda`]: the two-line `main` of a REST function;
+//! - [`openapi`]: what every function's part of the OpenAPI document shares.
 //!
 //! Domain logic does not live here; this crate only wires and translates.
 
@@ -14,6 +15,7 @@ pub mod config;
 mod error;
 mod json;
 pub mod lambda;
+pub mod openapi;
 mod state;
 pub mod telemetry;
 

@@ -223,8 +223,9 @@ pub async fn load_many(
 
 /// What an administrator may change about a user (the body of the admin and members PATCH
 /// routes; absent fields stay as they are).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct UserPatch {
+    /// `user` (or `member`), `org_admin`, `admin` or `super_admin`.
     pub role: Option<String>,
     pub is_active: Option<bool>,
     pub is_verified: Option<bool>,

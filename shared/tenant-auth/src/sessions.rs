@@ -16,10 +16,12 @@ use thanotopolis_store::{Condition, Item, Key, Query, StoreError, Update, Write}
 use uuid::Uuid;
 
 /// TokenResponse (CONTRACT §2.12).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    /// Always `bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     pub organization_subdomain: String,
 }
