@@ -2,7 +2,7 @@ use crate::config::{AuthSettings, StoreBackend, StoreSettings};
 use std::sync::Arc;
 use std::time::Instant;
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
-use thanotopolis_store::{DynamoStore, SqliteStore, Store, StoreError};
+use thanotopolis_store::{DynamoStore, Store, StoreError};
 
 /// The two tables: the single table of tenant data and the WebSocket connections table.
 #[derive(Clone)]
@@ -15,7 +15,9 @@ impl Stores {
     /// Opens both tables as configured, creating them when `settings.create_tables` is set.
     pub async fn open(settings: &StoreSettings) -> Result<Stores, StoreError> {
         match &settings.backend {
+            #[cfg(feature = "embedded")]
             StoreBackend::Embedded { data_dir } => {
+                use thanotopolis_store::SqliteStore;
                 std::fs::create_dir_all(data_dir).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
                 })?;
@@ -29,6 +31,11 @@ impl Stores {
                     )?),
                 })
             }
+            #[cfg(not(feature = "embedded"))]
+            StoreBackend::Embedded { .. } => Err(StoreError::Unavailable(
+                "this build has no embedded store (feature `embedded`); use THANOTOPOLIS_STORE=dynamodb"
+                    .into(),
+            )),
             StoreBackend::Dynamodb { endpoint } => {
                 let sdk = crate::aws::sdk_config().await;
                 let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
@@ -49,14 +56,6 @@ impl Stores {
                 })
             }
         }
-    }
-
-    /// Fresh in-memory tables, for tests.
-    pub fn in_memory() -> Result<Stores, StoreError> {
-        Ok(Stores {
-            main: Arc::new(SqliteStore::in_memory(&MAIN_TABLE)?),
-            connections: Arc::new(SqliteStore::in_memory(&CONNECTIONS_TABLE)?),
-        })
     }
 }
 

@@ -2,8 +2,8 @@
 //! exactly like the embedded backend: expired items (which DynamoDB deletes only lazily) are
 //! filtered from reads and count as absent in conditions.
 
+use crate::limits::check_transaction;
 use crate::limits::{check_size, is_expired, now_epoch};
-use crate::sqlite::check_transaction;
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
     StoreResult, TableSchema, Update, Write, VERSION_ATTRIBUTE,

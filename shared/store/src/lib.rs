@@ -6,7 +6,8 @@
 //! behaviour, checked by one contract suite (`tests/tests/store_contract.rs`):
 //!
 //! - [`DynamoStore`]: Amazon DynamoDB (production, and moto server in tests);
-//! - [`SqliteStore`]: an embedded SQLite file (WAL) for one machine, or in memory for tests.
+//! - `SqliteStore`: an embedded SQLite file (WAL) for one machine, or in memory for tests
+//!   (feature `embedded`; Lambda functions build without it).
 //!
 //! DynamoDB's limits are enforced on both (400 KB items, 100 writes a transaction, one write per
 //! item a transaction), and items past their TTL attribute are invisible on both. This crate knows
@@ -17,6 +18,7 @@ mod dynamo;
 mod error;
 mod limits;
 pub mod schema;
+#[cfg(feature = "embedded")]
 mod sqlite;
 mod types;
 
@@ -24,6 +26,7 @@ pub use dynamo::DynamoStore;
 pub use error::{StoreError, StoreResult};
 pub use limits::{item_size, MAX_ITEM_BYTES, MAX_TRANSACTION_WRITES};
 pub use schema::{IndexSchema, TableSchema};
+#[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
 pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update, Write};
 

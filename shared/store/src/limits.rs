@@ -1,7 +1,8 @@
 //! DynamoDB's limits, enforced before a write reaches either backend.
 
-use crate::{Item, StoreError, StoreResult};
+use crate::{Item, StoreError, StoreResult, TableSchema, Write};
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// DynamoDB's maximum item size, "400 KB", read as 400,000 bytes: under both 409,600 and
 /// the lower figures emulators enforce, so an item this store accepts is accepted everywhere.
@@ -57,4 +58,29 @@ pub(crate) fn is_expired(item: &Item, ttl_attribute: &str, now: i64) -> bool {
     item.get(ttl_attribute)
         .and_then(Value::as_f64)
         .is_some_and(|at| at <= now as f64)
+}
+
+/// Transactions may not touch one item twice, on either backend.
+pub(crate) fn check_transaction(schema: &TableSchema, writes: &[Write]) -> StoreResult<()> {
+    if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACTION_WRITES} writes, not {}",
+            writes.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    for w in writes {
+        let key = match w {
+            Write::Put { item, .. } => schema.key_of(item)?,
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
+                key.clone()
+            }
+        };
+        if !seen.insert(key) {
+            return Err(StoreError::Invalid(
+                "a transaction cannot write one item twice".into(),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -3,15 +3,14 @@
 //! `BEGIN IMMEDIATE` transactions, so conditions and atomic adds hold across threads and
 //! processes (the local gateway and `thanotopolis-admin` can share a file).
 
-use crate::limits::{check_size, is_expired, now_epoch};
+use crate::limits::{check_size, check_transaction, is_expired, now_epoch};
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
-    StoreResult, TableSchema, Update, Write, MAX_TRANSACTION_WRITES, VERSION_ATTRIBUTE,
+    StoreResult, TableSchema, Update, Write, VERSION_ATTRIBUTE,
 };
 use async_trait::async_trait;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{Number, Value};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -346,31 +345,6 @@ fn add_numbers(a: &Number, b: &Number) -> StoreResult<Number> {
     }
     let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
     Number::from_f64(sum).ok_or_else(|| StoreError::Invalid("number out of range".into()))
-}
-
-/// Transactions may not touch one item twice, on either backend.
-pub(crate) fn check_transaction(schema: &TableSchema, writes: &[Write]) -> StoreResult<()> {
-    if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
-        return Err(StoreError::Invalid(format!(
-            "a transaction holds 1 to {MAX_TRANSACTION_WRITES} writes, not {}",
-            writes.len()
-        )));
-    }
-    let mut seen = HashSet::new();
-    for w in writes {
-        let key = match w {
-            Write::Put { item, .. } => schema.key_of(item)?,
-            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
-                key.clone()
-            }
-        };
-        if !seen.insert(key) {
-            return Err(StoreError::Invalid(
-                "a transaction cannot write one item twice".into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
