@@ -1,21 +1,35 @@
 //! Structured logs. Inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) every line is JSON so
 //! CloudWatch Logs Insights can query fields; elsewhere they are human-readable.
-//! `RUST_LOG` filters (default `info`). Never log secrets, tokens or passwords.
+//! `RUST_LOG` filters by level and target (`warn`, `info,thanotopolis_store=debug`; default
+//! `info`). Never log secrets, tokens or passwords.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// `RUST_LOG` as level and target directives. `Targets` rather than `EnvFilter`: the same
+/// syntax for levels and targets without a regex engine in every function's binary.
+fn filter() -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let registry = tracing_subscriber::registry().with(filter());
     let result = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        builder
-            .json()
-            .with_current_span(true)
-            .without_time()
-            .with_ansi(false)
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .without_time()
+                    .with_ansi(false),
+            )
             .try_init()
     } else {
-        builder.try_init()
+        registry.with(tracing_subscriber::fmt::layer()).try_init()
     };
     // A second initialisation (tests, or a host that set its own subscriber) keeps the first.
     drop(result);
