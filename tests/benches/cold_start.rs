@@ -1,7 +1,11 @@
-//! Cold start of every function: builds the release binaries, then runs each against a local
-//! Lambda Runtime API (the HTTP interface the Lambda service offers a custom runtime) and
-//! prints process start → first `next` poll (init), → first response (first request served),
-//! and the binary's size. Run: `cargo bench -p thanotopolis-tests --bench cold_start`.
+//! Cold start of every function: builds the release binaries, then starts each one `RUNS` times
+//! against a local Lambda Runtime API (the HTTP interface the Lambda service offers a custom
+//! runtime) and prints process start → first `next` poll (init) and → first response (first
+//! request served), median and worst, with the binary's size. The functions get Lambda's
+//! configuration (DynamoDB store, which nothing at init or in the 404 request contacts).
+//! Run: `cargo bench -p thanotopolis-tests --bench cold_start`; with
+//! `THANOTOPOLIS_BENCH_BINARIES=DIR` it measures the binaries in DIR instead of building
+//! (how docs/performance.md compares release profiles).
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -112,102 +116,155 @@ async fn failed(State((seen, _)): State<Shared>, body: String) -> &'static str {
     "{}"
 }
 
+/// Cold starts per function; the median is reported, and the worst.
+const RUNS: usize = 15;
+
+struct Sample {
+    init: Duration,
+    first_response: Duration,
+}
+
+/// One cold start of `binary` against a fresh Runtime API serving `event`.
+async fn cold_start(name: &str, binary: &std::path::Path, event: Value) -> Result<Sample, String> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(respond),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
+        .route("/2018-06-01/runtime/init/error", post(failed))
+        .with_state((seen.clone(), event));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "cold")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "cold")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "cold")
+        .env("AWS_SECRET_ACCESS_KEY", "cold")
+        .env("AWS_SESSION_TOKEN", "cold")
+        .env("JWT_SECRET_KEY", "a-cold-start-secret-of-at-least-32-bytes")
+        .env("THANOTOPOLIS_STORE", "dynamodb")
+        .env("THANOTOPOLIS_TABLE", "cold")
+        .env("THANOTOPOLIS_CONNECTIONS_TABLE", "cold-connections")
+        .env(
+            "WEBSOCKET_MANAGEMENT_ENDPOINT",
+            "https://example.execute-api.us-east-1.amazonaws.com/prod",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = {
+            let s = seen.lock().unwrap();
+            s.first_response.is_some() || s.error.is_some()
+        };
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let s = seen.lock().unwrap();
+    if let Some(e) = &s.error {
+        return Err(format!(
+            "error: {}",
+            e.chars().take(200).collect::<String>()
+        ));
+    }
+    match (s.first_next, s.first_response, s.status) {
+        (Some(init), Some(first), Some(status)) if status < 500 => Ok(Sample {
+            init: init - started,
+            first_response: first - started,
+        }),
+        _ => Err(format!("no answer (status {:?})", s.status)),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:>6.2} ms", d.as_secs_f64() * 1e3)
+}
+
 #[tokio::main]
 async fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet"]);
-    for f in FUNCTIONS {
-        build.args(["--bin", f]);
-    }
-    assert!(
-        build.status().expect("cargo build").success(),
-        "release build failed"
-    );
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
-    let data = tempfile::tempdir().unwrap();
-
-    println!("cold start against a local Lambda Runtime API (release build, this machine):");
-    for f in FUNCTIONS {
-        let event = if *f == "thanotopolis-realtime" {
-            websocket_event()
-        } else {
-            rest_event()
-        };
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
-            .route("/2018-06-01/runtime/init/error", post(failed))
-            .with_state((seen.clone(), event));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let binary = target.join("release").join(f);
-        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-        let started = Instant::now();
-        let mut child = Command::new(&binary)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", f)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "cold")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "cold")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ACCESS_KEY_ID", "cold")
-            .env("AWS_SECRET_ACCESS_KEY", "cold")
-            .env("JWT_SECRET_KEY", "a-cold-start-secret-of-at-least-32-bytes")
-            .env("THANOTOPOLIS_STORE", "embedded")
-            .env("THANOTOPOLIS_DATA_DIR", data.path().join(f))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start function");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let done = {
-                let s = seen.lock().unwrap();
-                s.first_response.is_some() || s.error.is_some()
-            };
-            if done || Instant::now() > deadline {
-                break;
+    let binaries = match std::env::var("THANOTOPOLIS_BENCH_BINARIES") {
+        Ok(dir) => std::path::PathBuf::from(dir),
+        Err(_) => {
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .current_dir(&root)
+                .args(["build", "--release", "--quiet"]);
+            for f in FUNCTIONS {
+                build.args(["--bin", f]);
             }
-            tokio::time::sleep(Duration::from_micros(200)).await;
+            assert!(
+                build.status().expect("cargo build").success(),
+                "release build failed"
+            );
+            std::env::var("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| root.join("target"))
+                .join("release")
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        server.abort();
-        let s = seen.lock().unwrap();
-        let ms = |t: Option<Instant>| {
-            t.map(|t| format!("{:>7.2} ms", (t - started).as_secs_f64() * 1e3))
-                .unwrap_or_else(|| "      —   ".into())
-        };
+    };
+
+    println!(
+        "cold start against a local Lambda Runtime API ({}, {RUNS} runs each, median / worst):",
+        binaries.display()
+    );
+    for f in FUNCTIONS {
+        let binary = binaries.join(f);
+        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        let mut samples = Vec::new();
+        let mut failure = None;
+        for _ in 0..RUNS {
+            let event = if *f == "thanotopolis-realtime" {
+                websocket_event()
+            } else {
+                rest_event()
+            };
+            match cold_start(f, &binary, event).await {
+                Ok(sample) => samples.push(sample),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            println!("  {f:<32} {e}");
+            continue;
+        }
+        let mut init: Vec<Duration> = samples.iter().map(|s| s.init).collect();
+        let mut first: Vec<Duration> = samples.iter().map(|s| s.first_response).collect();
+        init.sort();
+        first.sort();
         println!(
-            "  {f:<32} init {}   first response {} (status {})   binary {:.1} MB{}",
-            ms(s.first_next),
-            ms(s.first_response),
-            s.status
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "—".into()),
+            "  {f:<32} init {} / {}   first response {} / {}   binary {:.1} MB",
+            ms(init[RUNS / 2]),
+            ms(init[RUNS - 1]),
+            ms(first[RUNS / 2]),
+            ms(first[RUNS - 1]),
             size as f64 / 1_048_576.0,
-            s.error
-                .as_ref()
-                .map(|e| format!("   error: {}", e.chars().take(120).collect::<String>()))
-                .unwrap_or_default(),
         );
     }
 }

@@ -14,9 +14,12 @@ pub fn loader() -> ConfigLoader {
     )
 }
 
-/// Loads the standard AWS configuration.
+/// The standard AWS configuration, loaded once per process: every client built from it (the
+/// tables, the WebSocket management API) shares one HTTP client, so one connection pool and
+/// one parse of the trusted root certificates per cold start.
 pub async fn sdk_config() -> SdkConfig {
-    loader().load().await
+    static LOADED: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+    LOADED.get_or_init(|| loader().load()).await.clone()
 }
 
 /// Installs ring as the process's TLS crypto provider for the other HTTP clients (reqwest is
