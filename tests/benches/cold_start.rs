@@ -1,9 +1,9 @@
 //! Cold start of every function: builds the release binaries, then starts each one `RUNS` times
 //! against a local Lambda Runtime API (the HTTP interface the Lambda service offers a custom
 //! runtime) and prints process start → first `next` poll (init) and → first response (first
-//! request served), median and worst, with the binary's size. The functions get Lambda's
-//! configuration (DynamoDB store, which nothing at init or in the 404 request contacts).
-//! Run: `cargo bench -p thanotopolis-tests --bench cold_start`; with
+//! request served), median and worst, with the binary's size and peak resident memory. The
+//! functions get Lambda's configuration (DynamoDB store, which nothing at init or in the 404
+//! request contacts). Run: `cargo bench -p thanotopolis-tests --bench cold_start`; with
 //! `THANOTOPOLIS_BENCH_BINARIES=DIR` it measures the binaries in DIR instead of building
 //! (how docs/performance.md compares release profiles).
 
@@ -122,6 +122,15 @@ const RUNS: usize = 15;
 struct Sample {
     init: Duration,
     first_response: Duration,
+    /// Peak resident memory after the first request (`VmHWM`), in KiB.
+    peak_rss_kib: Option<u64>,
+}
+
+/// The process's peak resident set so far, from `/proc` (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One cold start of `binary` against a fresh Runtime API serving `event`.
@@ -177,6 +186,7 @@ async fn cold_start(name: &str, binary: &std::path::Path, event: Value) -> Resul
         }
         tokio::time::sleep(Duration::from_micros(100)).await;
     }
+    let peak_rss_kib = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     server.abort();
@@ -191,6 +201,7 @@ async fn cold_start(name: &str, binary: &std::path::Path, event: Value) -> Resul
         (Some(init), Some(first), Some(status)) if status < 500 => Ok(Sample {
             init: init - started,
             first_response: first - started,
+            peak_rss_kib,
         }),
         _ => Err(format!("no answer (status {:?})", s.status)),
     }
@@ -258,13 +269,16 @@ async fn main() {
         let mut first: Vec<Duration> = samples.iter().map(|s| s.first_response).collect();
         init.sort();
         first.sort();
+        let rss = samples.iter().filter_map(|s| s.peak_rss_kib).max();
         println!(
-            "  {f:<32} init {} / {}   first response {} / {}   binary {:.1} MB",
+            "  {f:<32} init {} / {}   first response {} / {}   binary {:.1} MB   peak RSS {}",
             ms(init[RUNS / 2]),
             ms(init[RUNS - 1]),
             ms(first[RUNS / 2]),
             ms(first[RUNS - 1]),
             size as f64 / 1_048_576.0,
+            rss.map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+                .unwrap_or_else(|| "—".into()),
         );
     }
 }
