@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
+use thanotopolis_tenant_auth::Role;
 use thanotopolis_tests::routes::{code_routes, normalize};
 use thanotopolis_tests::{Backend, TestApp};
 
@@ -150,4 +151,189 @@ async fn the_local_gateway_serves_the_document() {
     let (status, body) = app.get(thanotopolis_local::OPENAPI_PATH, None).await;
     assert_eq!(status, 200);
     assert_eq!(body, document());
+}
+
+/// Where `value` breaks `schema` (resolving `$ref`s in `doc`): a missing required or an
+/// undocumented property, or a wrong JSON type.
+fn mismatches(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.trim_start_matches("#/components/schemas/");
+        return mismatches(doc, &doc["components"]["schemas"][name], value, at, out);
+    }
+    if let Some(alternatives) = schema["oneOf"].as_array() {
+        let fits = alternatives.iter().any(|alt| {
+            let mut errors = Vec::new();
+            mismatches(doc, alt, value, at, &mut errors);
+            errors.is_empty()
+        });
+        if !fits {
+            out.push(format!("{at}: {value} fits none of its alternatives"));
+        }
+        return;
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return, // any value
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let fits = types
+        .iter()
+        .any(|t| *t == actual || (*t == "number" && actual == "integer"));
+    if !fits {
+        out.push(format!("{at}: a {actual}, documented as {types:?}"));
+        return;
+    }
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                mismatches(doc, &schema["items"], item, &format!("{at}[{i}]"), out);
+            }
+        }
+        Value::Object(fields) => {
+            let Some(properties) = schema["properties"].as_object() else {
+                return;
+            };
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap_or_default();
+                if !fields.contains_key(name) {
+                    out.push(format!("{at}.{name}: required but absent"));
+                }
+            }
+            for (name, field) in fields {
+                match properties.get(name) {
+                    Some(s) => mismatches(doc, s, field, &format!("{at}.{name}"), out),
+                    None => out.push(format!("{at}.{name}: not in the documented schema")),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The documented 200 body of `method template`.
+fn success_schema(doc: &Value, method: &str, template: &str) -> Value {
+    doc["paths"][template][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        .clone()
+}
+
+/// What the API sends is what the document says it sends, for the typed responses a user
+/// journey meets: users, organizations, agents, conversations and messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_match_their_documented_schemas() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let doc = document();
+    let org = app.register_org().await;
+    let token = org.admin.token();
+    let (_, agents) = app.get("/api/agents", token).await;
+    let agent = &agents["agents"][0];
+    let agent_id = agent["id"].as_str().expect("an agent").to_string();
+    let agent_type = agent["agent_type"].as_str().unwrap().to_string();
+    let (status, conversation) = app
+        .post(
+            "/api/conversations",
+            token,
+            serde_json::json!({"title": "Arrangements", "agent_types": [agent_type],
+                               "participant_emails": ["family@example.org"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{conversation}");
+    let id = conversation["id"].as_str().unwrap().to_string();
+    let (status, message) = app
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            token,
+            serde_json::json!({"content": "When is the service?"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{message}");
+    let message_id = message["id"].as_str().unwrap().to_string();
+    // (path, documented path, token): /api/users needs an admin.
+    let admin = app.member_with_role(&org, Role::Admin).await;
+    let reads = [
+        ("/api/auth/me".to_string(), "/api/auth/me", token),
+        ("/api/users".into(), "/api/users", admin.token()),
+        (
+            format!("/api/users/{}", org.admin.id),
+            "/api/users/{user_id}",
+            admin.token(),
+        ),
+        (
+            "/api/organizations/current".into(),
+            "/api/organizations/current",
+            token,
+        ),
+        (
+            format!("/api/organizations/{}", org.id),
+            "/api/organizations/{org_id}",
+            token,
+        ),
+        (
+            format!("/api/organizations/{}/users", org.id),
+            "/api/organizations/{org_id}/users",
+            token,
+        ),
+        (
+            format!("/api/tenants/{}", org.subdomain),
+            "/api/tenants/{subdomain}",
+            token,
+        ),
+        (
+            format!("/api/agents/{agent_id}"),
+            "/api/agents/{agent_id}",
+            token,
+        ),
+        ("/api/conversations".into(), "/api/conversations", token),
+        (
+            "/api/conversations/search?q=arr".into(),
+            "/api/conversations/search",
+            token,
+        ),
+        (
+            format!("/api/conversations/{id}"),
+            "/api/conversations/{id}",
+            token,
+        ),
+        (
+            format!("/api/conversations/{id}/messages"),
+            "/api/conversations/{id}/messages",
+            token,
+        ),
+        (
+            format!("/api/conversations/{id}/messages/{message_id}"),
+            "/api/conversations/{id}/messages/{message_id}",
+            token,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    let mut check = |method: &str, template: &str, body: &Value| {
+        let schema = success_schema(&doc, method, template);
+        assert!(
+            !schema.is_null(),
+            "{method} {template} documents no 200 body"
+        );
+        mismatches(
+            &doc,
+            &schema,
+            body,
+            &format!("{method} {template}"),
+            &mut wrong,
+        );
+    };
+    check("post", "/api/conversations", &conversation);
+    check("post", "/api/conversations/{id}/messages", &message);
+    for (path, template, token) in reads {
+        let (status, body) = app.get(&path, token).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        check("get", template, &body);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -50,7 +50,7 @@ pub async fn list(
 /// `PATCH /api/admin/users/{id}`.
 #[utoipa::path(patch, path = "/api/admin/users/{user_id}", params(("user_id" = Uuid, Path)),
     request_body = thanotopolis_tenant_auth::accounts::UserPatch, summary = "Changes a user's role or status",
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The changed user", body = thanotopolis_tenant_auth::records::UserResponse), (status = 400, body = ErrorBody), (status = 403, description = "Not an admin", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

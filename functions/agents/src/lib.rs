@@ -57,7 +57,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 #[utoipa::path(get, path = "/api/agents/{agent_id}",
     params(("agent_id" = Uuid, Path)),
     responses(
-        (status = 200, description = "The agent", body = Object),
+        (status = 200, description = "The agent", body = thanotopolis_agents::AgentResponse),
         (status = 404, description = "No such agent, or another organization's", body = ErrorBody),
         (status = 422, description = "Malformed id", body = ErrorBody),
     ))]
@@ -99,7 +99,7 @@ fn check_capabilities(v: &mut Validator, caps: &[String]) {
 
 /// Creates an agent: proprietary to the caller's organization (org_admin+) or free (super_admin).
 #[utoipa::path(post, path = "/api/agents", request_body = CreateAgent, responses(
-    (status = 200, description = "The new agent", body = Object),
+    (status = 200, description = "The new agent", body = thanotopolis_agents::AgentResponse),
     (status = 400, description = "Agent type already exists", body = ErrorBody),
     (status = 403, body = ErrorBody),
     (status = 422, body = ErrorBody),
@@ -241,7 +241,7 @@ struct UpdateAgent {
     params(("agent_id" = Uuid, Path)),
     request_body = UpdateAgent,
     responses(
-        (status = 200, description = "The changed agent", body = Object),
+        (status = 200, description = "The changed agent", body = thanotopolis_agents::AgentResponse),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),

@@ -30,7 +30,7 @@ pub struct CreateBody {
 #[utoipa::path(post, path = "/api/organizations", security(()), request_body = CreateBody,
     summary = "Creates an organization",
     responses(
-        (status = 200, description = "The organization, with its access code", body = Object),
+        (status = 200, description = "The organization, with its access code", body = thanotopolis_tenant_auth::records::OrganizationResponse),
         (status = 400, description = "Subdomain already taken", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
@@ -129,7 +129,7 @@ pub async fn info_by_access_code(
     summary = "An organization by subdomain",
     params(("subdomain" = String, Path)),
     responses(
-        (status = 200, body = Object),
+        (status = 200, body = thanotopolis_tenant_auth::records::OrganizationSummary),
         (status = 404, body = ErrorBody),
     ))]
 pub async fn by_subdomain(

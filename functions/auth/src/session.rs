@@ -260,7 +260,7 @@ pub async fn refresh(
 /// `GET /api/auth/me` and `/api/me`: one store round trip (the extractor's read).
 #[utoipa::path(get, path = "/api/auth/me", summary = "The caller's user record",
     responses(
-        (status = 200, description = "The user", body = Object),
+        (status = 200, description = "The user", body = thanotopolis_tenant_auth::records::UserResponse),
         (status = 401, body = ErrorBody),
     ))]
 pub async fn me(caller: Caller) -> Json<Value> {

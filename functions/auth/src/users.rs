@@ -17,9 +17,9 @@ async fn target(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<UserRe
         .ok_or_else(|| ApiError::not_found("User not found"))
 }
 
-/// The users of the caller's organization (org_admin+).
+/// The users of the caller's organization (admin+).
 #[utoipa::path(get, path = "/api/users", responses(
-    (status = 200, description = "The users", body = [Object]),
+    (status = 200, description = "The users", body = [thanotopolis_tenant_auth::records::UserResponse]),
     (status = 403, body = ErrorBody),
 ))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
@@ -30,9 +30,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     )))
 }
 
-/// One user of the caller's organization (themselves, or any as org_admin+).
+/// One user of the caller's organization (admin+).
 #[utoipa::path(get, path = "/api/users/{user_id}", params(("user_id" = Uuid, Path)), responses(
-    (status = 200, description = "The user", body = Object),
+    (status = 200, description = "The user", body = thanotopolis_tenant_auth::records::UserResponse),
     (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody),
 ))]
@@ -60,7 +60,7 @@ pub struct RoleQuery {
 #[utoipa::path(method(put, patch), path = "/api/users/{user_id}/role", params(("user_id" = Uuid, Path), RoleQuery),
     summary = "Changes a user's role",
     responses(
-        (status = 200, description = "The changed user", body = Object),
+        (status = 200, description = "The changed user", body = thanotopolis_tenant_auth::records::UserResponse),
         (status = 400, description = "Invalid role", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),

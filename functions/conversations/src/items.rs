@@ -46,7 +46,7 @@ fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>
 /// (`X-Next-Cursor` header, `cursor` parameter) for long histories. One query per page.
 #[utoipa::path(get, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id"), MessagesQuery), summary = "Messages, oldest first",
     responses(
-        (status = 200, description = "A page of messages; `X-Next-Cursor` when more follow", body = [Object],
+        (status = 200, description = "A page of messages; `X-Next-Cursor` when more follow", body = [thanotopolis_conversations::MessageRecord],
             headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
         (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody),
     ))]
@@ -94,7 +94,7 @@ pub struct PostMessage {
 /// completes inside the Lambda invocation; nothing here invents a reply.
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id")), request_body = PostMessage,
     summary = "Posts a message; agents reply over the conversation's sockets and in its history",
-    responses((status = 200, description = "The caller's message as stored", body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "The caller's message as stored", body = thanotopolis_conversations::MessageRecord), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_message(
     State(state): State<AppState>,
     axum::Extension(replies): axum::Extension<crate::Replies>,
@@ -148,7 +148,7 @@ async fn find_message(
 }
 
 #[utoipa::path(get, path = "/api/conversations/{id}/messages/{message_id}", params(("id" = Uuid, Path, description = "Conversation id"), ("message_id" = Uuid, Path)), summary = "One message",
-    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
+    responses((status = 200, body = thanotopolis_conversations::MessageRecord), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn message(
     State(state): State<AppState>,
     caller: Caller,

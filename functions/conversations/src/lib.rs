@@ -138,7 +138,7 @@ struct CreateBody {
 /// e-mail participants, and +1 on the tenant's counter, in one transaction.
 #[utoipa::path(post, path = "/api/conversations", request_body = CreateBody, summary = "Starts a conversation",
     responses(
-        (status = 200, description = "The conversation with its members, agents and participants", body = Object),
+        (status = 200, description = "The new conversation", body = thanotopolis_conversations::ConversationResponse),
         (status = 422, body = ErrorBody),
     ))]
 async fn create(
@@ -353,7 +353,7 @@ fn bounded(raw: Option<&str>, field: &str, default: usize, max: usize) -> ApiRes
 /// the `X-Next-Cursor` header) continues without re-reading earlier pages.
 #[utoipa::path(get, path = "/api/conversations", params(ListQuery), summary = "The caller's conversations, most recently active first",
     responses(
-        (status = 200, description = "A page of conversations; `X-Next-Cursor` when more follow", body = [Object],
+        (status = 200, description = "A page of conversations; `X-Next-Cursor` when more follow", body = [thanotopolis_conversations::ConversationSummary],
             headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
         (status = 422, body = ErrorBody),
     ))]
@@ -430,7 +430,7 @@ struct SearchQuery {
 /// query per 1 MB page, one batch read per 100), so it grows with that number, not with the
 /// tenant's or the table's size.
 #[utoipa::path(get, path = "/api/conversations/search", params(SearchQuery), summary = "Searches the caller's conversations",
-    responses((status = 200, description = "The matching conversations", body = [Object])))]
+    responses((status = 200, description = "The matching conversations (`last_message` is null)", body = [thanotopolis_conversations::ConversationSummary])))]
 async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -479,7 +479,7 @@ async fn search(
 /// `GET /api/conversations/{id}`: the conversation with its members and its newest
 /// messages. The conversation and its recent messages are read together, then the members.
 #[utoipa::path(get, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), summary = "A conversation with its members and newest messages",
-    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = thanotopolis_conversations::ConversationResponse), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -508,7 +508,7 @@ struct PatchBody {
 /// `PATCH /api/conversations/{id}`: `null` or absent leaves a field unchanged.
 #[utoipa::path(patch, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), request_body = PatchBody,
     summary = "Changes title, description or status",
-    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 409, description = "Changed concurrently; retry", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = thanotopolis_conversations::ConversationResponse), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 409, description = "Changed concurrently; retry", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

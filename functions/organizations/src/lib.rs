@@ -76,14 +76,14 @@ async fn load(state: &AppState, scope: &TenantScope) -> ApiResult<TenantRecord> 
 
 /// `GET /api/organizations/current`: no extra read, the extractor already has it.
 #[utoipa::path(get, path = "/api/organizations/current", summary = "The caller's organization",
-    responses((status = 200, description = "The organization", body = Object), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "The organization", body = thanotopolis_tenant_auth::records::OrganizationResponse), (status = 401, body = ErrorBody)))]
 async fn current(caller: Caller) -> Json<Value> {
     Json(caller.tenant().response())
 }
 
 #[utoipa::path(get, path = "/api/organizations/{org_id}", summary = "An organization (the caller's; any for super_admin)",
     params(("org_id" = Uuid, Path)),
-    responses((status = 200, description = "The organization", body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The organization", body = thanotopolis_tenant_auth::records::OrganizationResponse), (status = 404, body = ErrorBody)))]
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,7 +97,7 @@ async fn by_id(
     request_body(content = Object, description = PATCH_BODY,
         example = json!({"name": "Acme Memorial", "phone": null})),
     responses(
-        (status = 200, description = "The organization", body = Object),
+        (status = 200, description = "The organization", body = thanotopolis_tenant_auth::records::OrganizationResponse),
         (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
@@ -115,7 +115,7 @@ async fn patch_current(
     request_body(content = Object, description = PATCH_BODY,
         example = json!({"name": "Acme Memorial", "phone": null})),
     responses(
-        (status = 200, description = "The organization", body = Object),
+        (status = 200, description = "The organization", body = thanotopolis_tenant_auth::records::OrganizationResponse),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -215,7 +215,7 @@ async fn apply_patch(
 /// A new access code; the old one stops working at once.
 #[utoipa::path(post, path = "/api/organizations/current/regenerate-access-code",
     responses(
-        (status = 200, description = "`{access_code, message}`", body = Object),
+        (status = 200, description = "The organization with its new access code", body = thanotopolis_tenant_auth::records::OrganizationResponse),
         (status = 403, body = ErrorBody),
     ))]
 async fn regenerate_access_code(

@@ -18,7 +18,7 @@ async fn member(state: &AppState, scope: &TenantScope, id: Uuid) -> ApiResult<Us
 /// `GET /api/organizations/{org_id}/users`: every member, inactive ones included.
 #[utoipa::path(get, path = "/api/organizations/{org_id}/users", summary = "The organization's members, inactive ones included (org_admin+)",
     params(("org_id" = Uuid, Path)),
-    responses((status = 200, description = "The members", body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The members", body = [thanotopolis_tenant_auth::records::UserResponse]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,7 +37,7 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)),
     request_body = thanotopolis_tenant_auth::accounts::UserPatch,
     responses(
-        (status = 200, description = "The changed user", body = Object),
+        (status = 200, description = "The changed user", body = thanotopolis_tenant_auth::records::UserResponse),
         (status = 400, description = "Invalid role", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),

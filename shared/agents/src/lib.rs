@@ -38,22 +38,24 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
+    /// AgentResponse: everything but the system prompt.
     pub fn response(&self) -> Value {
-        json!({
-            "id": self.id,
-            "agent_type": self.agent_type,
-            "name": self.name,
-            "description": self.description,
-            "is_free_agent": self.is_free_agent,
-            "owner_tenant_id": self.owner_tenant_id,
-            "owner_domain": self.owner_domain,
-            "is_enabled": self.is_enabled,
-            "configuration_template": self.configuration_template,
-            "capabilities": self.capabilities,
-            "is_active": self.is_active,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+        serde_json::to_value(AgentResponse {
+            id: self.id,
+            agent_type: self.agent_type.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            is_free_agent: self.is_free_agent,
+            owner_tenant_id: self.owner_tenant_id,
+            owner_domain: self.owner_domain.clone(),
+            is_enabled: self.is_enabled,
+            configuration_template: self.configuration_template.clone(),
+            capabilities: self.capabilities.clone(),
+            is_active: self.is_active,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
         })
+        .expect("AgentResponse serializes to JSON")
     }
 
     /// Whether the caller's organization owns this proprietary agent.
@@ -248,4 +250,27 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), catalog().len());
     }
+}
+
+/// An agent as the API shows it (CONTRACT §7 AgentResponse).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Agent)]
+pub struct AgentResponse {
+    pub id: Uuid,
+    /// The code conversations attach it by, e.g. `MODERATOR`.
+    pub agent_type: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Serves every organization.
+    pub is_free_agent: bool,
+    /// The owning organization of a proprietary agent.
+    pub owner_tenant_id: Option<Uuid>,
+    pub owner_domain: Option<String>,
+    pub is_enabled: bool,
+    #[schema(value_type = Object)]
+    pub configuration_template: Value,
+    pub capabilities: Vec<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: Option<String>,
 }

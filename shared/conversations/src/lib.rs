@@ -18,7 +18,10 @@ pub use messages::{
     delete_message, history, list_messages, post_message, recent_messages, sender_name,
     MessageInput, MAX_MESSAGE_BYTES,
 };
-pub use records::{AttachedAgent, ConversationRecord, MessageRecord, Participant};
+pub use records::{
+    AttachedAgent, ConversationRecord, ConversationResponse, ConversationSummary, MessageRecord,
+    Participant,
+};
 
 use serde_json::Value;
 use thanotopolis_service::{ApiError, ApiResult};

@@ -1,23 +1,25 @@
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::Item;
+use thanotopolis_tenant_auth::records::UserResponse;
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
 
 /// An agent attached to a conversation.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AttachedAgent {
     /// The attachment's id (what `DELETE …/agents/{id}` takes).
     pub id: Uuid,
     pub agent_type: String,
     pub is_active: bool,
     pub added_at: String,
+    #[schema(value_type = Option<Object>)]
     pub configuration: Option<Value>,
 }
 
 /// A non-user participant (an invited e-mail address).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Participant {
     pub id: Uuid,
     pub conversation_id: Uuid,
@@ -66,42 +68,47 @@ impl ConversationRecord {
     /// ConversationResponse: `users` are the active members' records, `recent_messages` the
     /// newest messages, oldest first.
     pub fn response(&self, users: &[UserRecord], recent_messages: &[MessageRecord]) -> Value {
-        json!({
-            "id": self.id,
-            "tenant_id": self.tenant_id,
-            "title": self.title,
-            "description": self.description,
-            "status": self.status,
-            "created_by_user_id": self.created_by_user_id,
-            "owner_id": self.created_by_user_id,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "users": users.iter().filter(|u| self.members.contains(&u.id)).map(UserRecord::response).collect::<Vec<_>>(),
-            "agents": self.agents.iter().map(|a| json!({
-                "id": a.id,
-                "agent_type": a.agent_type,
-                "added_at": a.added_at,
-                "is_active": a.is_active,
-                "configuration": a.configuration,
-            })).collect::<Vec<_>>(),
-            "participants": self.participants.iter().filter(|p| p.is_active).collect::<Vec<_>>(),
-            "recent_messages": recent_messages.iter().map(MessageRecord::response).collect::<Vec<_>>(),
+        serde_json::to_value(ConversationResponse {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            status: self.status.clone(),
+            created_by_user_id: self.created_by_user_id,
+            owner_id: self.created_by_user_id,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            users: users
+                .iter()
+                .filter(|u| self.members.contains(&u.id))
+                .map(UserRecord::view)
+                .collect(),
+            agents: self.agents.clone(),
+            participants: self
+                .participants
+                .iter()
+                .filter(|p| p.is_active)
+                .cloned()
+                .collect(),
+            recent_messages: recent_messages.to_vec(),
         })
+        .expect("ConversationResponse serializes to JSON")
     }
 
     /// ConversationListItem.
     pub fn list_item(&self) -> Value {
-        json!({
-            "id": self.id,
-            "title": self.display_title(),
-            "description": self.description,
-            "status": self.status,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "last_message": self.last_message,
-            "participant_count": self.members.len(),
-            "message_count": self.message_count,
+        serde_json::to_value(ConversationSummary {
+            id: self.id,
+            title: self.display_title(),
+            description: self.description.clone(),
+            status: self.status.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            last_message: self.last_message.clone(),
+            participant_count: self.members.len(),
+            message_count: self.message_count,
         })
+        .expect("ConversationSummary serializes to JSON")
     }
 
     pub fn display_title(&self) -> String {
@@ -114,7 +121,8 @@ impl ConversationRecord {
 }
 
 /// A message as stored and returned (MessageResponse).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Message)]
 pub struct MessageRecord {
     pub id: Uuid,
     pub conversation_id: Uuid,
@@ -123,6 +131,7 @@ pub struct MessageRecord {
     pub user_id: Option<Uuid>,
     pub agent_type: Option<String>,
     pub participant_id: Option<Uuid>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     pub created_at: String,
     pub updated_at: Option<String>,
@@ -142,4 +151,45 @@ impl MessageRecord {
         }
         item
     }
+}
+
+/// A conversation with its members, agents, participants and newest messages (CONTRACT §8
+/// ConversationResponse).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Conversation)]
+pub struct ConversationResponse {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_by_user_id: Option<Uuid>,
+    /// The same as `created_by_user_id` (the frontend reads both).
+    pub owner_id: Option<Uuid>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    /// The active members.
+    pub users: Vec<UserResponse>,
+    pub agents: Vec<AttachedAgent>,
+    /// The active e-mail participants.
+    pub participants: Vec<Participant>,
+    /// The newest messages, oldest first.
+    pub recent_messages: Vec<MessageRecord>,
+}
+
+/// A conversation in a list (CONTRACT §8 ConversationListItem).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConversationSummary)]
+pub struct ConversationSummary {
+    pub id: Uuid,
+    /// The title, or a stand-in naming the message count.
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub last_message: Option<Value>,
+    pub participant_count: usize,
+    pub message_count: i64,
 }

@@ -4,7 +4,7 @@
 use crate::keys::{self, index};
 use crate::{Role, TenantScope};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::Item;
@@ -88,36 +88,33 @@ impl TenantRecord {
 
     /// OrganizationResponse (full), which includes the access code.
     pub fn response(&self) -> Value {
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "subdomain": self.subdomain,
-            "access_code": self.access_code,
-            "description": self.description,
-            "full_name": self.full_name,
-            "address": self.address,
-            "phone": self.phone,
-            "organization_email": self.organization_email,
-            "is_active": self.is_active,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+        to_json(OrganizationResponse {
+            id: self.id,
+            name: self.name.clone(),
+            subdomain: self.subdomain.clone(),
+            access_code: self.access_code.clone(),
+            description: self.description.clone(),
+            full_name: self.full_name.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            organization_email: self.organization_email.clone(),
+            is_active: self.is_active,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
         })
     }
 
     /// OrganizationResponse (short); the access code only for members of the tenant (it lets
     /// anyone join, defect #9).
     pub fn short_response(&self, with_access_code: bool) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "subdomain": self.subdomain,
-            "is_active": self.is_active,
-            "created_at": self.created_at,
-        });
-        if with_access_code {
-            v["access_code"] = self.access_code.clone().into();
-        }
-        v
+        to_json(OrganizationSummary {
+            id: self.id,
+            name: self.name.clone(),
+            subdomain: self.subdomain.clone(),
+            is_active: self.is_active,
+            created_at: self.created_at.clone(),
+            access_code: with_access_code.then(|| self.access_code.clone()),
+        })
     }
 }
 
@@ -139,17 +136,77 @@ impl UserRecord {
 
     /// UserResponse: never the password hash.
     pub fn response(&self) -> Value {
-        json!({
-            "id": self.id,
-            "email": self.email,
-            "username": self.username,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "role": self.role,
-            "is_active": self.is_active,
-            "is_verified": self.is_verified,
-            "tenant_id": self.tenant_id,
-            "created_at": self.created_at,
-        })
+        to_json(self.view())
     }
+
+    /// The user as the API shows it.
+    pub fn view(&self) -> UserResponse {
+        UserResponse {
+            id: self.id,
+            email: self.email.clone(),
+            username: self.username.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            role: self.role,
+            is_active: self.is_active,
+            is_verified: self.is_verified,
+            tenant_id: self.tenant_id,
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// The response shapes, as types so the OpenAPI document shows exactly what is sent.
+fn to_json(view: impl Serialize) -> Value {
+    serde_json::to_value(view).expect("response shapes serialize to JSON")
+}
+
+/// An organization as the API shows it to its members (CONTRACT §2.12 OrganizationResponse).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Organization)]
+pub struct OrganizationResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub subdomain: String,
+    /// What new users register with.
+    pub access_code: String,
+    pub description: Option<String>,
+    pub full_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<Value>,
+    pub phone: Option<String>,
+    pub organization_email: Option<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// An organization as the public endpoints show it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationSummary)]
+pub struct OrganizationSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub subdomain: String,
+    pub is_active: bool,
+    pub created_at: String,
+    /// Only for the organization's members and super_admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_code: Option<String>,
+}
+
+/// A user as the API shows it (CONTRACT §2.12 UserResponse): never the password hash.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub tenant_id: Uuid,
+    pub created_at: String,
 }

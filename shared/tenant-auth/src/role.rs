@@ -1,7 +1,19 @@
 use serde::{Deserialize, Serialize};
 
 /// The role ladder: `user` (also spelled `member`) < `org_admin` < `admin` < `super_admin`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     #[serde(alias = "member")]
