@@ -51,13 +51,15 @@ pub fn unique_name(prefix: &str) -> String {
 
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     use_test_aws_environment();
-    let sdk = thanotopolis_service::aws::loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .endpoint_url(dynamodb_endpoint())
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+    let sdk = thanotopolis_service::aws::sdk_config_with(
+        "us-east-1",
+        Credentials::new("testing", "testing", None, None, "tests"),
+    );
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(dynamodb_endpoint())
+            .build(),
+    )
 }
 
 /// A fresh DynamoDB table with `schema`'s layout on the test DynamoDB API.

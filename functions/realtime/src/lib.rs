@@ -43,7 +43,7 @@ pub struct RealtimeState {
 impl RealtimeState {
     pub fn new(
         app: AppState,
-        sdk: &aws_config::SdkConfig,
+        sdk: &aws_types::SdkConfig,
         endpoint: ManagementEndpoint,
         llm: Option<thanotopolis_llm::LlmClient>,
     ) -> Self {

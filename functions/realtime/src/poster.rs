@@ -33,7 +33,7 @@ pub enum PostError {
 }
 
 pub struct Poster {
-    sdk: aws_config::SdkConfig,
+    sdk: aws_types::SdkConfig,
     endpoint: ManagementEndpoint,
     /// Built on first use: with [`ManagementEndpoint::FromEvent`] the URL is known only then,
     /// and it does not change for the life of the function.
@@ -41,7 +41,7 @@ pub struct Poster {
 }
 
 impl Poster {
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: ManagementEndpoint) -> Self {
+    pub fn new(sdk: &aws_types::SdkConfig, endpoint: ManagementEndpoint) -> Self {
         Poster {
             sdk: sdk.clone(),
             endpoint,

@@ -131,17 +131,18 @@ pub async fn start_with_limits(
     };
     // The realtime function reaches our @connections API like API Gateway's, signed with
     // credentials that only this local gateway accepts (it checks no signatures).
-    let sdk = thanotopolis_service::aws::loader()
-        .region(aws_config_region())
-        .credentials_provider(Credentials::new(
+    let region =
+        thanotopolis_service::config::env("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+    let sdk = thanotopolis_service::aws::sdk_config_with(
+        &region,
+        Credentials::new(
             "thanotopolis-local",
             "thanotopolis-local",
             None,
             None,
             "thanotopolis-local",
-        ))
-        .load()
-        .await;
+        ),
+    );
     let realtime = Arc::new(RealtimeState::new(
         app.clone(),
         &sdk,
@@ -196,12 +197,6 @@ pub async fn start_with_limits(
         shutdown,
         task,
     })
-}
-
-fn aws_config_region() -> aws_config::Region {
-    aws_config::Region::new(
-        thanotopolis_service::config::env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-    )
 }
 
 /// How long API Gateway lets a WebSocket connection idle, and live at most.

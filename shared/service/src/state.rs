@@ -37,7 +37,7 @@ impl Stores {
                     .into(),
             )),
             StoreBackend::Dynamodb { endpoint } => {
-                let sdk = crate::aws::sdk_config().await;
+                let sdk = crate::aws::sdk_config().map_err(StoreError::Unavailable)?;
                 let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
                 if let Some(endpoint) = endpoint {
                     conf = conf.endpoint_url(endpoint);
