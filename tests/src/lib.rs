@@ -54,6 +54,7 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let sdk = thanotopolis_service::aws::sdk_config_with(
         "us-east-1",
         Credentials::new("testing", "testing", None, None, "tests"),
+        thanotopolis_service::aws::Roots::System,
     );
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)

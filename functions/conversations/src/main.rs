@@ -3,7 +3,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = thanotopolis_service::lambda::state_from_env().await?;
     // Replies to REST-posted messages reach sockets through the WebSocket API's management
     // endpoint (WEBSOCKET_MANAGEMENT_ENDPOINT, set by the template).
-    let sdk = thanotopolis_service::aws::sdk_config()?;
+    let sdk = thanotopolis_service::aws::sdk_config(thanotopolis_service::aws::Roots::Aws)?;
     let llm = thanotopolis_llm::LlmSettings::from_env()
         .map(thanotopolis_llm::LlmClient::new)
         .transpose()?;

@@ -5,7 +5,7 @@ use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let app = thanotopolis_service::lambda::state_from_env().await?;
-    let sdk = thanotopolis_service::aws::sdk_config()?;
+    let sdk = thanotopolis_service::aws::sdk_config(thanotopolis_service::aws::Roots::Aws)?;
     let llm = thanotopolis_llm::LlmSettings::from_env()
         .map(thanotopolis_llm::LlmClient::new)
         .transpose()?;

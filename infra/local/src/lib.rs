@@ -142,6 +142,7 @@ pub async fn start_with_limits(
             None,
             "thanotopolis-local",
         ),
+        thanotopolis_service::aws::Roots::System,
     );
     let realtime = Arc::new(RealtimeState::new(
         app.clone(),

@@ -37,7 +37,13 @@ impl Stores {
                     .into(),
             )),
             StoreBackend::Dynamodb { endpoint } => {
-                let sdk = crate::aws::sdk_config().map_err(StoreError::Unavailable)?;
+                // An overridden endpoint (DynamoDB Local, a compatible service) may use any CA.
+                let roots = if endpoint.is_some() {
+                    crate::aws::Roots::System
+                } else {
+                    crate::aws::Roots::Aws
+                };
+                let sdk = crate::aws::sdk_config(roots).map_err(StoreError::Unavailable)?;
                 let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
                 if let Some(endpoint) = endpoint {
                     conf = conf.endpoint_url(endpoint);
