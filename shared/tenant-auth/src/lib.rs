@@ -13,6 +13,7 @@
 
 pub mod accounts;
 mod caller;
+mod hs256;
 pub mod keys;
 pub mod operator;
 pub mod password;

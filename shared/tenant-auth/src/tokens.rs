@@ -43,6 +43,7 @@ pub fn issue_access(settings: &AuthSettings, user: &UserRecord) -> String {
         jti: Uuid::new_v4().to_string(),
         typ: ACCESS_TOKEN_TYPE.into(),
     };
+    crate::hs256::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -60,6 +61,7 @@ pub fn verify_access(settings: &AuthSettings, token: &str) -> Option<(Uuid, Uuid
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     validation.leeway = 5;
+    crate::hs256::install();
     let data = jsonwebtoken::decode::<AccessClaims>(
         token,
         &DecodingKey::from_secret(&settings.jwt_secret),
