@@ -335,5 +335,35 @@ async fn responses_match_their_documented_schemas() {
         assert_eq!(status, 200, "GET {path}: {body}");
         check("get", template, &body);
     }
+    // Errors too: a 404 and a validation 422 have the documented `Error` shape.
+    let (status, missing) = app
+        .get(
+            &format!("/api/conversations/{}", uuid::Uuid::new_v4()),
+            token,
+        )
+        .await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, invalid) = app
+        .post("/api/conversations", token, serde_json::json!({"title": 7}))
+        .await;
+    assert_eq!(status, 422, "{invalid}");
+    for (method, template, status, body) in [
+        ("get", "/api/conversations/{id}", "404", &missing),
+        ("post", "/api/conversations", "422", &invalid),
+    ] {
+        let schema = &doc["paths"][template][method]["responses"][status]["content"]
+            ["application/json"]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{method} {template} documents no {status} body"
+        );
+        mismatches(
+            &doc,
+            schema,
+            body,
+            &format!("{method} {template} {status}"),
+            &mut wrong,
+        );
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
