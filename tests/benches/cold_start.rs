@@ -271,13 +271,13 @@ async fn main() {
         first.sort();
         let rss = samples.iter().filter_map(|s| s.peak_rss_kib).max();
         println!(
-            "  {f:<32} init {} / {}   first response {} / {}   binary {:.1} MB   peak RSS {}",
+            "  {f:<32} init {} / {}   first response {} / {}   binary {:.1} MiB   peak RSS {}",
             ms(init[RUNS / 2]),
             ms(init[RUNS - 1]),
             ms(first[RUNS / 2]),
             ms(first[RUNS - 1]),
             size as f64 / 1_048_576.0,
-            rss.map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
                 .unwrap_or_else(|| "—".into()),
         );
     }
