@@ -30,7 +30,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     )))
 }
 
-/// One user of the caller's organization (admin+).
+/// One user of the caller's organization: the caller themselves, or anyone as admin+.
 #[utoipa::path(get, path = "/api/users/{user_id}", params(("user_id" = Uuid, Path)), responses(
     (status = 200, description = "The user", body = thanotopolis_tenant_auth::records::UserResponse),
     (status = 403, body = ErrorBody),
