@@ -257,18 +257,26 @@ async fn a_retried_refresh_within_the_grace_window_is_not_reuse(backend: Backend
     let org = app.register_org().await;
     let body = json!({ "refresh_token": org.admin.refresh });
     let (first, a) = app.post("/api/auth/refresh", None, body.clone()).await;
-    let (second, b) = app.post("/api/auth/refresh", None, body).await;
+    let (second, b) = app.post("/api/auth/refresh", None, body.clone()).await;
     assert_eq!((first, second), (200, 200));
-    for pair in [a, b] {
-        let (status, _) = app
-            .post(
-                "/api/auth/refresh",
-                None,
-                json!({ "refresh_token": pair["refresh_token"] }),
-            )
-            .await;
-        assert_eq!(status, 200, "both successors still work");
-    }
+    assert_eq!(
+        a["refresh_token"], b["refresh_token"],
+        "a retry gets the same successor: one chain, not two"
+    );
+    assert_eq!(me(&app, b["access_token"].as_str().unwrap()).await.0, 200);
+    let (status, _) = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({ "refresh_token": a["refresh_token"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "the successor works");
+    let (status, _) = app.post("/api/auth/refresh", None, body).await;
+    assert_eq!(
+        status, 401,
+        "once the successor is spent, a retry gets nothing"
+    );
 }
 
 async fn logout_ends_sessions(backend: Backend) {
@@ -302,14 +310,20 @@ async fn logout_ends_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "the other session lives on");
+    assert_eq!(
+        me(&app, &org.admin.access).await.0,
+        401,
+        "the logged-out session's access token ends with it"
+    );
+    let second_access = second["access_token"].as_str().unwrap();
     let (status, _) = app
-        .post("/api/auth/logout", org.admin.token(), json!({}))
+        .post("/api/auth/logout", Some(second_access), json!({}))
         .await;
     assert_eq!(status, 422, "refresh_token is required");
 
     let (_, third) = login(&app, &org.admin.email, &org.admin.password, None).await;
     let (status, body) = app
-        .post("/api/auth/logout/all", org.admin.token(), json!({}))
+        .post("/api/auth/logout/all", Some(second_access), json!({}))
         .await;
     assert_eq!(
         (status, body["detail"].as_str()),
@@ -323,6 +337,13 @@ async fn logout_ends_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401);
+    for access in [second_access, third["access_token"].as_str().unwrap()] {
+        assert_eq!(
+            me(&app, access).await.0,
+            401,
+            "logout/all ends every access token"
+        );
+    }
 }
 
 /// A JWT signed by hand (RFC 7515 compact form), so the tests share no code with the server's.
@@ -355,8 +376,15 @@ async fn forged_and_misused_tokens_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let real_claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(org.admin.access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let sid = real_claims["sid"].clone();
     let claims = |exp: i64, typ: &str| {
-        json!({ "sub": org.admin.id, "tenant_id": org.id, "email": org.admin.email, "role": "super_admin",
+        json!({ "sub": org.admin.id, "tenant_id": org.id, "sid": sid, "email": org.admin.email, "role": "super_admin",
                 "exp": exp, "iat": now, "iss": "thanotopolis", "aud": "thanotopolis-api",
                 "jti": "x", "typ": typ })
     };

@@ -246,8 +246,98 @@ async fn query_orders_filters_and_paginates(backend: Backend) {
     assert!(matches!(
         s.query(&Query::new("T#1").after(Some("not a cursor".into())))
             .await,
-        Err(StoreError::Invalid(_))
+        Err(StoreError::BadCursor)
     ));
+}
+
+/// Only a cursor this very query could have issued continues it: garbage, `{}`, a cursor of
+/// another partition, index or sort range, or with extra attributes is refused as such
+/// (DynamoDB would otherwise answer a ValidationException).
+async fn foreign_cursors_are_refused(backend: Backend) {
+    use base64::Engine;
+    let (s, _) = stores(backend).await;
+    for i in 0..4 {
+        let mut it = msg("T#1", &format!("MSG#{i}"), json!({}));
+        it.insert("gsi1pk".into(), json!("G#1"));
+        it.insert("gsi1sk".into(), json!(format!("at#{i}")));
+        s.put(it, None).await.unwrap();
+    }
+    let table = s.query(&Query::new("T#1").limit(2)).await.unwrap();
+    let index = s
+        .query(&Query::new("G#1").on(Index::Gsi1).limit(2))
+        .await
+        .unwrap();
+    let (table_cursor, index_cursor) = (table.cursor.unwrap(), index.cursor.unwrap());
+    let encode = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let next = s
+        .query(&Query::new("T#1").limit(2).after(Some(table_cursor.clone())))
+        .await
+        .unwrap();
+    assert_eq!(
+        sks(&next.items),
+        ["MSG#2", "MSG#3"],
+        "a genuine cursor works"
+    );
+    for (query, cursor) in [
+        (Query::new("T#1"), encode(json!({}))),
+        (Query::new("T#1"), encode(json!([1, 2]))),
+        (Query::new("T#1"), encode(json!({ "pk": "T#1", "sk": 5 }))),
+        (
+            Query::new("T#1"),
+            encode(json!({ "pk": "T#1", "sk": "MSG#1", "x": "y" })),
+        ),
+        (Query::new("T#2"), table_cursor.clone()),
+        (
+            Query::new("T#1").begins_with("OTHER#"),
+            table_cursor.clone(),
+        ),
+        (Query::new("T#1").between("A", "B"), table_cursor.clone()),
+        (Query::new("T#1"), index_cursor.clone()),
+        (Query::new("G#1").on(Index::Gsi1), table_cursor.clone()),
+        (Query::new("G#1").on(Index::Gsi2), index_cursor.clone()),
+        (Query::new("G#2").on(Index::Gsi1), index_cursor.clone()),
+    ] {
+        let result = s.query(&query.clone().after(Some(cursor.clone()))).await;
+        assert!(
+            matches!(result, Err(StoreError::BadCursor)),
+            "{query:?} after {cursor}: {result:?}"
+        );
+    }
+}
+
+/// DynamoDB stores 32 levels of nesting; both backends refuse deeper items before storage
+/// and read back what they accept.
+async fn deeply_nested_items_are_refused(backend: Backend) {
+    let (s, _) = stores(backend).await;
+    let nested = |levels: usize| {
+        let mut v = json!("leaf");
+        for _ in 0..levels {
+            v = json!({ "a": v });
+        }
+        v
+    };
+    let ok = msg("T#1", "DEEP#32", json!({ "doc": nested(32) }));
+    s.put(ok.clone(), None).await.unwrap();
+    assert_eq!(s.get(&Key::new("T#1", "DEEP#32")).await.unwrap(), Some(ok));
+    let deep = msg("T#1", "DEEP#33", json!({ "doc": nested(33) }));
+    assert!(matches!(
+        s.put(deep, None).await,
+        Err(StoreError::TooDeep { .. })
+    ));
+    assert!(matches!(
+        s.update(
+            &Key::new("T#1", "DEEP#32"),
+            Update::new().set("doc", nested(40)),
+            None
+        )
+        .await,
+        Err(StoreError::TooDeep { .. })
+    ));
+    assert_eq!(
+        s.query(&Query::new("T#1")).await.unwrap().items.len(),
+        1,
+        "nothing deeper was stored"
+    );
 }
 
 async fn secondary_indexes_are_sparse_and_ordered(backend: Backend) {
@@ -579,6 +669,8 @@ async fn round_trips_are_counted(backend: Backend) {
 }
 
 on_both_backends!(
+    foreign_cursors_are_refused,
+    deeply_nested_items_are_refused,
     put_then_get_returns_the_same_item,
     conditional_put_refuses_to_overwrite,
     update_sets_adds_and_removes,

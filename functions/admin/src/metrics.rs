@@ -4,10 +4,11 @@
 //! ones (no tenant) are for super_admins.
 
 use crate::scope;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
+use thanotopolis_service::Query;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Key, Query as StoreQuery};
@@ -138,12 +139,16 @@ pub async fn record(
     let additional = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        match serde_json::from_slice::<Value>(&body) {
+        match thanotopolis_service::from_json::<Value>(&body, "body") {
             Ok(v @ Value::Object(_)) if body.len() <= 4096 => v,
             _ => {
                 return Err(ApiError::invalid(
                     &["body"],
-                    "additional_data must be a JSON object of at most 4 KB",
+                    format!(
+                        "additional_data must be a JSON object of at most 4 KB, nested at most \
+                         {} levels deep",
+                        thanotopolis_service::MAX_JSON_DEPTH
+                    ),
                 ))
             }
         }

@@ -2,10 +2,11 @@
 //! records); listings read the records themselves.
 
 use crate::scope;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
+use thanotopolis_service::Query;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::{Index, Item, Query as StoreQuery};
 use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantRecord, TenantScope};

@@ -2,11 +2,12 @@
 //! rules as everywhere (policy module): only a super_admin grants or touches super_admin.
 
 use crate::scope;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json, Pagination};
+use thanotopolis_service::{Path, Query};
 use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::operator::{self, UserRef};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
@@ -59,6 +60,9 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
     policy::require_admin(&caller)?;
+    if patch.role.is_some() && id == caller.user_id() {
+        return Err(ApiError::forbidden("You cannot change your own role"));
+    }
     let store = state.stores.main.as_ref();
     let not_found = || ApiError::not_found("User not found");
     let (scope, target) = if caller.role() == Role::SuperAdmin {

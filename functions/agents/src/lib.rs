@@ -2,13 +2,14 @@
 //! and management of proprietary agents (org_admin+ of the owner) and free agents
 //! (super_admin only). Another organization's proprietary agents read as absent.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_agents::{self as agents, AgentRecord};
 use thanotopolis_service::openapi::{self, ErrorBody};
+use thanotopolis_service::Path;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
 use thanotopolis_tenant_auth::records::from_item;

@@ -1,11 +1,12 @@
 //! The public organization endpoints: create an organization (the frontend's
 //! create-organization page), look one up by access code (register page) or by subdomain.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
+use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};

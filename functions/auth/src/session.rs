@@ -1,7 +1,7 @@
 //! Register, login, refresh, me, logout.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,36 +30,21 @@ pub struct RegisterBody {
     access_code: Option<String>,
 }
 
-/// The tenant a self-registration joins: the body's access code first (the frontend always
-/// sends it; defect #25), else the `X-Tenant-ID` subdomain, else the first label of `Host`.
-/// Only active tenants.
+/// The tenant a self-registration joins: the one whose access code the body carries (the
+/// frontend always sends it). Subdomains are public, so a subdomain (`X-Tenant-ID`, `Host`)
+/// never admits anyone. Only active tenants.
 async fn registration_tenant(
     state: &AppState,
-    headers: &HeaderMap,
     access_code: Option<&str>,
 ) -> ApiResult<(TenantScope, TenantRecord)> {
-    let store = state.stores.main.as_ref();
-    let found = if let Some(code) = access_code.map(str::trim).filter(|c| !c.is_empty()) {
-        tenants::by_access_code(store, code).await?
-    } else {
-        let header_subdomain = headers
-            .get("x-tenant-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let host_subdomain = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.split_once('.'))
-            .map(|(label, _)| label.to_string());
-        match header_subdomain
-            .or(host_subdomain)
-            .and_then(|s| Subdomain::parse(&s).ok())
-        {
-            Some(sub) => tenants::by_subdomain(store, &sub).await?,
-            None => None,
-        }
-    };
-    found
+    let code = access_code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("An access code is required to join an organization")
+        })?;
+    tenants::by_access_code(state.stores.main.as_ref(), code)
+        .await?
         .filter(|(_, t)| t.is_active)
         .ok_or_else(|| ApiError::bad_request("Tenant not found"))
 }
@@ -67,7 +52,6 @@ async fn registration_tenant(
 /// Creates the account and its first session in one transaction.
 async fn register_account(
     state: &AppState,
-    headers: &HeaderMap,
     body: RegisterBody,
 ) -> ApiResult<(UserRecord, TokenPair)> {
     let mut v = Validator::new();
@@ -82,7 +66,7 @@ async fn register_account(
     else {
         unreachable!("Validator::finish fails when any field is invalid")
     };
-    let (scope, tenant) = registration_tenant(state, headers, body.access_code.as_deref()).await?;
+    let (scope, tenant) = registration_tenant(state, body.access_code.as_deref()).await?;
     let user = accounts::new_user(
         &scope,
         NewAccount {
@@ -123,15 +107,14 @@ async fn register_account(
     summary = "Registers a user in an organization (by access code) and logs them in",
     responses(
         (status = 200, description = "The new user with `access_token`, `refresh_token` and `token_type`", body = Object),
-        (status = 400, description = "E-mail or username already registered, or no such organization", body = ErrorBody),
+        (status = 400, description = "E-mail or username already registered, no access code, or no organization with that access code", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Json(body): Json<RegisterBody>,
 ) -> ApiResult<Json<Value>> {
-    let (user, pair) = register_account(&state, &headers, body).await?;
+    let (user, pair) = register_account(&state, body).await?;
     let mut response = user.response();
     if let (Value::Object(map), Ok(Value::Object(tokens))) =
         (&mut response, serde_json::to_value(&pair))
@@ -150,10 +133,9 @@ pub async fn register(
     ))]
 pub async fn register_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Json(body): Json<RegisterBody>,
 ) -> ApiResult<Json<TokenPair>> {
-    let (_, pair) = register_account(&state, &headers, body).await?;
+    let (_, pair) = register_account(&state, body).await?;
     Ok(Json(pair))
 }
 
@@ -211,14 +193,15 @@ pub async fn login(
             .await?
             .map(|(scope, user)| (scope, user, None)),
     };
+    // The hash is always checked, so every answer costs the same time; an inactive account or
+    // organization answers the same whether or not the password was right (no oracle).
     let genuine = password::verify(
         body.password.chars().take(256).collect(),
         found.as_ref().map(|(_, u, _)| u.hashed_password.clone()),
     )
     .await?;
-    let (scope, user, tenant) = match found {
-        Some(found) if genuine => found,
-        _ => return Err(ApiError::unauthorized("Invalid credentials")),
+    let Some((scope, user, tenant)) = found else {
+        return Err(ApiError::unauthorized("Invalid credentials"));
     };
     if !user.is_active {
         return Err(ApiError::bad_request("User account is disabled"));
@@ -231,6 +214,9 @@ pub async fn login(
     };
     if !tenant.is_active {
         return Err(ApiError::bad_request("Organization is not active"));
+    }
+    if !genuine {
+        return Err(ApiError::unauthorized("Invalid credentials"));
     }
     Ok(Json(
         sessions::login(&state, &scope, &user, &tenant.subdomain).await?,

@@ -2,11 +2,12 @@
 //! other tenants' users read as absent: the id is resolved in the caller's tenant before any
 //! role check, so a foreign id is a 404 whoever asks.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{Path, Query};
 use thanotopolis_tenant_auth::accounts::{self, UserChanges};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
 use uuid::Uuid;
@@ -53,7 +54,7 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct RoleQuery {
     /// The new role: `user` (or `member`), `org_admin`, `admin` or `super_admin`.
-    role: Option<String>,
+    role: String,
 }
 
 /// `PUT`/`PATCH /api/users/{id}/role?role=…`.
@@ -74,11 +75,7 @@ pub async fn set_role(
     let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
-    let role = query
-        .role
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| ApiError::bad_request("Invalid role"))?;
+    let role = Role::parse(&query.role).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
     policy::check_role_change(&caller, id, user.role, role)?;
     let changes = UserChanges {
         role: Some(role),

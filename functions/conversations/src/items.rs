@@ -2,7 +2,7 @@
 //! stats.
 
 use crate::open;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use thanotopolis_conversations::{
 };
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{Path, Query};
 use thanotopolis_store::{Key, Query as StoreQuery, Update, Write};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::Validator;
@@ -434,7 +435,7 @@ pub async fn export(
         "created_at": c.created_at,
         "messages": messages.iter().map(|m| json!({
             "id": m.id, "content": m.content, "sender_name": m.sender_name,
-            "sender_type": m.sender_type, "created_at": m.created_at, "metadata": m.metadata,
+            "sender_type": m.sender_type, "created_at": m.created_at, "metadata": m.export_metadata(),
         })).collect::<Vec<_>>(),
     })))
 }

@@ -4,7 +4,7 @@
 
 mod items;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -13,13 +13,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use thanotopolis_conversations::{self as conversations, ConversationRecord, Participant};
+use thanotopolis_conversations::{
+    self as conversations, ConversationRecord, ConversationStatus, Participant,
+};
 use thanotopolis_realtime::RealtimeState;
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{Path, Query};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Key, StoreError, Update, Write};
-use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::records::readable;
 use thanotopolis_tenant_auth::validate::{EmailAddress, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{accounts, keys, Caller};
 use uuid::Uuid;
@@ -329,8 +332,8 @@ struct ListQuery {
     /// 1 to 100 (default 20).
     #[param(value_type = Option<u32>)]
     page_size: Option<String>,
-    /// Only conversations with this status (`active`, `archived`, ...).
-    status: Option<String>,
+    /// Only conversations with this status.
+    status: Option<ConversationStatus>,
     /// The `X-Next-Cursor` of the previous page; continues without re-reading earlier pages.
     cursor: Option<String>,
 }
@@ -389,7 +392,7 @@ async fn list(
     let items: Vec<Value> = ids
         .iter()
         .filter_map(|id| found.get(id))
-        .filter(|c| q.status.as_deref().is_none_or(|s| c.status == s))
+        .filter(|c| q.status.is_none_or(|s| c.status == s.as_str()))
         .filter(|c| c.members.contains(&caller.user_id()))
         .map(ConversationRecord::list_item)
         .collect();
@@ -410,12 +413,11 @@ async fn load_conversations(
         .iter()
         .map(|id| keys::conversation(&caller.scope(), *id))
         .collect();
-    let mut out = HashMap::new();
-    for item in state.stores.main.batch_get(&keys).await? {
-        let c: ConversationRecord = from_item(item)?;
-        out.insert(c.id, c);
-    }
-    Ok(out)
+    let items = state.stores.main.batch_get(&keys).await?;
+    Ok(readable::<ConversationRecord>(items)
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -520,7 +522,7 @@ async fn update(
     let title = v.optional_text("title", body.title.as_deref(), MAX_SHORT_TEXT);
     let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
     if let Some(s) = &body.status {
-        if !["active", "archived", "closed"].contains(&s.as_str()) {
+        if !ConversationStatus::ALL.iter().any(|c| c.as_str() == s) {
             v.reject("status", "Input should be 'active', 'archived' or 'closed'");
         }
     }
@@ -589,19 +591,16 @@ async fn remove(
     ))
 }
 
-/// `GET /api/conversations/{id}/active-users`: open sockets of a conversation of the caller's
-/// tenant, counted from live connection rows (defect #16: no counter that can drift).
-#[utoipa::path(get, path = "/api/conversations/{id}/active-users", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Open sockets of a conversation",
-    responses((status = 200, body = Object), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
+/// `GET /api/conversations/{id}/active-users`: open sockets of a conversation the caller is a
+/// member of, counted from live connection rows (defect #16: no counter that can drift).
+#[utoipa::path(get, path = "/api/conversations/{id}/active-users", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Open sockets of a conversation (members only)",
+    responses((status = 200, body = Object), (status = 403, description = "Access denied: not a member", body = ErrorBody), (status = 404, description = "No such conversation", body = ErrorBody)))]
 async fn active_users(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
-    conversations::load(state.stores.main.as_ref(), &caller, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+    let id = open(&state, &caller, &raw).await?.id;
     let live = conversations::presence::count_in_conversation(&state, id).await?;
     Ok(Json(json!({
         "conversation_id": id,

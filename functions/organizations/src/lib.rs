@@ -6,11 +6,12 @@
 mod members;
 mod register;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
 use thanotopolis_service::openapi::{self, ErrorBody};
+use thanotopolis_service::Path;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Update};
 use thanotopolis_tenant_auth::records::from_item;

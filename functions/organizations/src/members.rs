@@ -1,9 +1,10 @@
 //! The members page: list an organization's users, change their role or status, deactivate.
 
 use crate::org_scope;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
+use thanotopolis_service::Path;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::accounts::{self, UserChanges};
 use thanotopolis_tenant_auth::{policy, Caller, TenantScope, UserRecord};

@@ -35,6 +35,9 @@ pub(crate) fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
     if body.len() > crate::MAX_FRAME_BYTES {
         return Err("Message too large");
     }
+    if thanotopolis_service::json_depth(body.as_bytes()) > thanotopolis_service::MAX_JSON_DEPTH {
+        return Err("Message nested too deeply");
+    }
     let value: Value = serde_json::from_str(body).map_err(|_| "Invalid message format")?;
     if !value.get("type").is_some_and(|t| t.is_string()) {
         return Err("Invalid message format");

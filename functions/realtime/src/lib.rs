@@ -201,6 +201,7 @@ async fn connect(
         tenant_id: caller.scope().tenant_id(),
         conversation_id: conversation.id,
         user: person.clone(),
+        session_id: caller.session_id(),
         connected_at: now.clone(),
         last_seen_at: now,
         expires_at: thanotopolis_tenant_auth::now_epoch() + CONNECTION_LIFETIME_SECS,
@@ -283,6 +284,8 @@ async fn on_frame(
             .await;
         }
         ClientFrame::TypingStatus { is_typing } => {
+            // Like messages: only an active member's typing is broadcast.
+            Caller::from_connection(&state.app, row.subject()).await?;
             let who = row.user.clone();
             fanout::broadcast(state, endpoint, row.conversation_id, None, |r| {
                 frames::typing(&who, is_typing, r.user.user_id == who.user_id)
@@ -302,8 +305,7 @@ async fn on_frame(
                 None => None,
                 Some(raw) => Some(client_message_id(&raw)?),
             };
-            let caller =
-                Caller::from_connection(&state.app, row.tenant_id, row.user.user_id).await?;
+            let caller = Caller::from_connection(&state.app, row.subject()).await?;
             let store = state.app.stores.main.as_ref();
             let conversation = conversations::open(store, &caller, row.conversation_id).await?;
             let message = conversations::post_message(
@@ -355,7 +357,7 @@ async fn history(
     endpoint: &EventEndpoint,
     row: &Connection,
 ) -> Result<(), ApiError> {
-    let caller = Caller::from_connection(&state.app, row.tenant_id, row.user.user_id).await?;
+    let caller = Caller::from_connection(&state.app, row.subject()).await?;
     let store = state.app.stores.main.as_ref();
     let scope = caller.scope();
     let messages =

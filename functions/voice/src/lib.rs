@@ -16,6 +16,7 @@ mod deepgram;
 
 pub use deepgram::{choose_model, map_language, DeepgramSettings};
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -183,7 +184,7 @@ async fn file_auto_detect(
     State(state): State<AppState>,
     Extension(speech): Extension<Speech>,
     caller: Caller,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
     transcribe(&state, speech, &caller, form, true)
         .await
@@ -203,7 +204,7 @@ async fn file_default_language(
     State(state): State<AppState>,
     Extension(speech): Extension<Speech>,
     caller: Caller,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
     transcribe(&state, speech, &caller, form, false)
         .await
@@ -216,10 +217,16 @@ async fn transcribe(
     state: &AppState,
     speech: Speech,
     caller: &Caller,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
     auto_detect: bool,
 ) -> ApiResult<Value> {
     let deepgram = speech.0.ok_or_else(unavailable)?;
+    let form = form.map_err(|e| {
+        ApiError::invalid(
+            &["body"],
+            format!("Expected a multipart/form-data upload: {}", e.body_text()),
+        )
+    })?;
     let up = read_upload(form).await?;
     let requested = match (&up.language, auto_detect) {
         (Some(l), _) => Some(l.clone()),
@@ -345,7 +352,7 @@ async fn token(
     let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TokenRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(&["body"], e.to_string()))?
+        thanotopolis_service::from_json(&body, "body")?
     };
     let language = map_language(req.language.as_deref());
     let model = choose_model(

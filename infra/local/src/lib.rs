@@ -212,7 +212,10 @@ pub fn local_auth_settings(secret_file: &std::path::Path) -> anyhow::Result<Auth
         return AuthSettings::from_env().map_err(anyhow::Error::msg);
     }
     let secret = match std::fs::read(secret_file) {
-        Ok(bytes) => bytes,
+        Ok(bytes) => {
+            refuse_if_shared(secret_file)?;
+            bytes
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = secret_file.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -226,6 +229,25 @@ pub fn local_auth_settings(secret_file: &std::path::Path) -> anyhow::Result<Auth
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", secret_file.display())),
     };
     AuthSettings::with_secret(secret).map_err(anyhow::Error::msg)
+}
+
+/// A signing key that others can read is no secret: refuse it rather than use it.
+fn refuse_if_shared(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{} can be read by other users (mode {:o}); make it private with `chmod 600 {}` \
+                 (and treat the key as leaked), or delete it to get a new one",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Index, Item, Key, Query, Store};
-use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::records::{from_item, readable};
 use thanotopolis_tenant_auth::{keys, Caller, Role};
 use uuid::Uuid;
 
@@ -154,11 +154,9 @@ pub fn catalog() -> &'static [AgentRecord] {
 }
 
 async fn query_all(store: &dyn Store, query: Query) -> ApiResult<Vec<AgentRecord>> {
-    thanotopolis_store::query_all(store, &query)
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+    Ok(readable(
+        thanotopolis_store::query_all(store, &query).await?,
+    ))
 }
 
 /// Every agent the caller may see: built-in agents (with their stored changes), free agents

@@ -19,8 +19,8 @@ pub use messages::{
     MessageInput, MAX_MESSAGE_BYTES,
 };
 pub use records::{
-    AttachedAgent, ConversationRecord, ConversationResponse, ConversationSummary, MessageRecord,
-    Participant,
+    AttachedAgent, ConversationRecord, ConversationResponse, ConversationStatus,
+    ConversationSummary, MessageRecord, Participant,
 };
 
 use serde_json::Value;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
-use thanotopolis_tenant_auth::records::from_item;
+use thanotopolis_tenant_auth::records::{from_item, readable};
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
 
@@ -173,9 +173,7 @@ async fn collect(
     let mut cursor = query.cursor.clone();
     loop {
         let page = store.query(&query.clone().after(cursor)).await?;
-        for item in page.items {
-            out.push(from_item::<MessageRecord>(item)?);
-        }
+        out.extend(readable::<MessageRecord>(page.items));
         match page.cursor {
             Some(c) if out.len() < want => cursor = Some(c),
             next => return Ok((out, next)),

@@ -42,6 +42,8 @@ pub struct Connection {
     pub tenant_id: Uuid,
     pub conversation_id: Uuid,
     pub user: Person,
+    /// The login session the socket was opened with (logging out ends the socket too).
+    pub session_id: Uuid,
     pub connected_at: String,
     /// Connect time, then the time of the latest `ping` (the clients' heartbeat).
     pub last_seen_at: String,
@@ -49,6 +51,15 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Who opened the socket, as its access token said.
+    pub fn subject(&self) -> thanotopolis_tenant_auth::tokens::AccessSubject {
+        thanotopolis_tenant_auth::tokens::AccessSubject {
+            user_id: self.user.user_id,
+            tenant_id: self.tenant_id,
+            session_id: self.session_id,
+        }
+    }
+
     fn item(&self) -> Item {
         let mut item = CONNECTIONS_TABLE.key_item(&Key::partition(&self.connection_id));
         if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
@@ -69,6 +80,20 @@ fn parse(item: Item) -> ApiResult<Connection> {
         .map_err(|e| ApiError::Internal(format!("unreadable connection row: {e}")))
 }
 
+/// The rows of a list, skipping (and logging) any that cannot be read: one bad row never
+/// stops a fan-out or a count.
+fn readable(items: Vec<Item>) -> Vec<Connection> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let id = item.get("connection_id").cloned();
+            parse(item)
+                .map_err(|e| tracing::error!(?id, error = %e, "unreadable connection row skipped"))
+                .ok()
+        })
+        .collect()
+}
+
 /// Live sockets of a tenant: totals and distinct users and conversations. One query per page
 /// of the tenant's live rows.
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -84,8 +109,7 @@ pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> ApiResult<TenantPrese
     let mut users = Vec::new();
     let mut by_conversation = std::collections::BTreeMap::new();
     let mut total = 0;
-    for item in query_all(app.stores.connections.as_ref(), &query).await? {
-        let c = parse(item)?;
+    for c in readable(query_all(app.stores.connections.as_ref(), &query).await?) {
         total += 1;
         users.push(c.user.user_id);
         *by_conversation.entry(c.conversation_id).or_insert(0) += 1;
@@ -149,9 +173,7 @@ pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {
 /// The live sockets of a conversation: one query.
 pub async fn in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<Vec<Connection>> {
     let query = Query::new(conversation_id.to_string()).on(Index::Gsi1);
-    query_all(app.stores.connections.as_ref(), &query)
-        .await?
-        .into_iter()
-        .map(parse)
-        .collect()
+    Ok(readable(
+        query_all(app.stores.connections.as_ref(), &query).await?,
+    ))
 }

@@ -144,6 +144,18 @@ impl MessageRecord {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
+    /// The message's metadata with its `sender_type`, as exports carry it for every message
+    /// (stored metadata that is not an object is kept under `value`).
+    pub fn export_metadata(&self) -> Value {
+        let mut meta = match &self.metadata {
+            Some(Value::Object(m)) => m.clone(),
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(other) => serde_json::Map::from_iter([("value".to_string(), other.clone())]),
+        };
+        meta.insert("sender_type".into(), self.sender_type.clone().into());
+        Value::Object(meta)
+    }
+
     pub fn item(&self, scope: &TenantScope) -> Item {
         let mut item = MAIN_TABLE.key_item(&keys::message(scope, self.conversation_id, self.id));
         if let Ok(Value::Object(map)) = serde_json::to_value(self) {
@@ -192,4 +204,25 @@ pub struct ConversationSummary {
     pub last_message: Option<Value>,
     pub participant_count: usize,
     pub message_count: i64,
+}
+
+/// The statuses a conversation can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Active,
+    Archived,
+    Closed,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 3] = [Self::Active, Self::Archived, Self::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Archived => "archived",
+            Self::Closed => "closed",
+        }
+    }
 }

@@ -142,15 +142,17 @@ impl AuthSettings {
                 secret.len()
             ));
         }
-        let minutes = number_env("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
-        let days = number_env("REFRESH_TOKEN_EXPIRE_DAYS", 7)?;
+        let minutes = number_env("ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1)?;
+        let days = number_env("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1)?;
         Ok(AuthSettings {
             jwt_secret: secret,
             access_ttl: std::time::Duration::from_secs(minutes * 60),
             refresh_ttl: std::time::Duration::from_secs(days * 24 * 60 * 60),
+            // 0 is allowed: no grace, every re-presentation of a rotated token is reuse.
             refresh_reuse_grace: std::time::Duration::from_secs(number_env(
                 "REFRESH_REUSE_GRACE_SECONDS",
                 10,
+                0,
             )?),
         })
     }
@@ -162,12 +164,15 @@ impl AuthSettings {
     }
 }
 
-fn number_env(name: &str, default: u64) -> Result<u64, String> {
+/// A whole number from the environment, at least `min`.
+pub fn number_env(name: &str, default: u64, min: u64) -> Result<u64, String> {
     match env(name) {
         None => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{name} must be a positive whole number, not {v:?}")),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!(
+                "{name} must be a whole number of at least {min}, not {v:?}"
+            )),
         },
     }
 }

@@ -115,9 +115,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::ServiceUnavailable("Storage temporarily unavailable".into())
             }
-            StoreError::Invalid(ref m) if m == "malformed cursor" => {
-                ApiError::invalid(&["query", "cursor"], "Invalid cursor")
+            StoreError::TooDeep { .. } => {
+                ApiError::Unprocessable("Input nested too deeply to store".into())
             }
+            StoreError::BadCursor => ApiError::invalid(&["query", "cursor"], "Invalid cursor"),
             other => ApiError::Internal(other.to_string()),
         }
     }

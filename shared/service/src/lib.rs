@@ -3,7 +3,8 @@
 //! - [`config`]: settings read from the environment, once, at cold start;
 //! - [`AppState`]: the stores and settings handed to every router;
 //! - [`ApiError`]: the one error type of the HTTP layer, rendered as `{"detail": ...}` in one place;
-//! - [`Json`]: JSON body input with size caps and the contract's 422 shape;
+//! - [`Json`]: JSON body input with size and depth caps and the contract's 422 shape;
+//! - [`Path`] and [`Query`]: path and query input whose rejections are 422 `{"detail"}` too;
 //! - [`telemetry`]: structured `tracing` logs (JSON inside Lambda);
 //! - [`lambda`]: the two-line `main` of a REST function;
 //! - [`openapi`]: what every function's part of the OpenAPI document shares.
@@ -13,6 +14,7 @@
 pub mod aws;
 pub mod config;
 mod error;
+mod extract;
 mod json;
 pub mod lambda;
 pub mod openapi;
@@ -20,7 +22,8 @@ mod state;
 pub mod telemetry;
 
 pub use error::{ApiError, ApiResult, FieldError};
-pub use json::{Json, MAX_JSON_BODY_BYTES};
+pub use extract::{Path, Query};
+pub use json::{from_json, json_depth, Json, MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH};
 pub use state::{AppState, Stores};
 
 /// Adds the contract's answers for unknown paths (404 `Not Found`) and methods (405).

@@ -2,8 +2,7 @@
 //! exactly like the embedded backend: expired items (which DynamoDB deletes only lazily) are
 //! filtered from reads and count as absent in conditions.
 
-use crate::limits::check_transaction;
-use crate::limits::{check_size, is_expired, now_epoch};
+use crate::limits::{check_size, check_transaction, check_update, is_expired, now_epoch};
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
     StoreResult, TableSchema, Update, Write, VERSION_ATTRIBUTE,
@@ -163,6 +162,7 @@ impl DynamoStore {
                 update,
                 condition,
             } => {
+                check_update(update)?;
                 let update_expr = expr.update(update, self.schema)?;
                 let cond = condition
                     .as_ref()
@@ -343,6 +343,7 @@ impl Store for DynamoStore {
         update: Update,
         condition: Option<Condition>,
     ) -> StoreResult<Item> {
+        check_update(&update)?;
         let mut expr = Expr::default();
         let update_expr = expr.update(&update, self.schema)?;
         let cond = condition
@@ -389,7 +390,7 @@ impl Store for DynamoStore {
         let start = q
             .cursor
             .as_deref()
-            .map(|c| cursor::decode(c).and_then(|pos| to_attrs(&pos)))
+            .map(|c| cursor::decode(self.schema, q, c).and_then(|pos| to_attrs(&pos)))
             .transpose()?;
         self.count_trip();
         let out = self

@@ -18,6 +18,12 @@ pub enum StoreError {
     /// An item is over DynamoDB's 400 KB limit.
     #[error("item too large: {bytes} bytes")]
     TooLarge { bytes: usize },
+    /// An attribute nests lists and maps deeper than DynamoDB's 32 levels.
+    #[error("item nested too deeply: {depth} levels")]
+    TooDeep { depth: usize },
+    /// A query cursor that this query did not issue (malformed, or another query's).
+    #[error("invalid cursor")]
+    BadCursor,
     /// The table (or index) does not exist.
     #[error("table not found: {0}")]
     NotFound(String),

@@ -9,7 +9,7 @@
 //! - `SqliteStore`: an embedded SQLite file (WAL) for one machine, or in memory for tests
 //!   (feature `embedded`; Lambda functions build without it).
 //!
-//! DynamoDB's limits are enforced on both (400 KB items, 100 writes a transaction, one write per
+//! DynamoDB's limits are enforced on both (400 KB items, 32 levels of nesting, 100 writes a transaction, one write per
 //! item a transaction), and items past their TTL attribute are invisible on both. This crate knows
 //! nothing about tenants or HTTP: key formats live in the key module of `thanotopolis-service`.
 
@@ -24,7 +24,7 @@ mod types;
 
 pub use dynamo::DynamoStore;
 pub use error::{StoreError, StoreResult};
-pub use limits::{item_size, MAX_ITEM_BYTES, MAX_TRANSACTION_WRITES};
+pub use limits::{item_size, MAX_ITEM_BYTES, MAX_NESTING, MAX_TRANSACTION_WRITES};
 pub use schema::{IndexSchema, TableSchema};
 #[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;

@@ -7,6 +7,9 @@ use std::collections::HashSet;
 /// DynamoDB's maximum item size, "400 KB", read as 400,000 bytes: under both 409,600 and
 /// the lower figures emulators enforce, so an item this store accepts is accepted everywhere.
 pub const MAX_ITEM_BYTES: usize = 400_000;
+/// DynamoDB's deepest nesting of lists and maps in an attribute value (a top-level map or list
+/// is level 1).
+pub const MAX_NESTING: usize = 32;
 /// DynamoDB's maximum number of writes in one `TransactWriteItems`.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
@@ -36,10 +39,40 @@ fn value_size(value: &Value) -> usize {
     }
 }
 
+fn nesting(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Refuses an item DynamoDB would refuse for its size or nesting, on both backends, so that
+/// nothing is stored that either cannot write or read back.
 pub(crate) fn check_size(item: &Item) -> StoreResult<()> {
+    let depth = item.values().map(nesting).max().unwrap_or(0);
+    if depth > MAX_NESTING {
+        return Err(StoreError::TooDeep { depth });
+    }
     let bytes = item_size(item);
     if bytes > MAX_ITEM_BYTES {
         return Err(StoreError::TooLarge { bytes });
+    }
+    Ok(())
+}
+
+/// Refuses an update whose values nest deeper than DynamoDB stores (its size is checked by
+/// DynamoDB itself, or by the embedded backend on the merged item).
+pub(crate) fn check_update(update: &crate::Update) -> StoreResult<()> {
+    let depth = update
+        .set
+        .iter()
+        .chain(&update.set_if_absent)
+        .map(|(_, v)| nesting(v))
+        .max()
+        .unwrap_or(0);
+    if depth > MAX_NESTING {
+        return Err(StoreError::TooDeep { depth });
     }
     Ok(())
 }

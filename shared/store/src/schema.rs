@@ -94,7 +94,7 @@ impl TableSchema {
 
     /// The primary key of an item, checking that its key attributes are strings and its TTL a
     /// number (DynamoDB would reject the first and silently ignore the second).
-    pub(crate) fn key_of(&self, item: &Item) -> StoreResult<Key> {
+    pub fn key_of(&self, item: &Item) -> StoreResult<Key> {
         let string_attr = |name: &str| -> StoreResult<String> {
             match item.get(name) {
                 Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),

@@ -28,7 +28,10 @@ struct Inner {
 
 impl SqliteStore {
     /// Opens (creating if needed) `table` in the SQLite file at `path`.
+    /// The file holds password hashes: it is created readable by its owner only (SQLite gives
+    /// its `-wal` and `-shm` files the same mode), and an existing one is made so.
     pub fn open(path: &Path, table: &str, schema: &'static TableSchema) -> StoreResult<Self> {
+        make_private(path)?;
         let conn = Connection::open(path).map_err(sql_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_error)?;
@@ -94,6 +97,25 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
     }
+}
+
+fn make_private(path: &Path) -> StoreResult<()> {
+    let io = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
+    }
+    #[cfg(not(unix))]
+    options.open(path).map_err(io)?;
+    Ok(())
 }
 
 fn sql_error(e: rusqlite::Error) -> StoreError {
@@ -245,12 +267,12 @@ impl Inner {
             ("DESC", "<")
         };
         if let Some(c) = &q.cursor {
-            let pos = cursor::decode(c)?;
+            let pos = cursor::decode(self.schema, q, c)?;
             let get = |name: &str| -> StoreResult<String> {
                 pos.get(name)
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .ok_or_else(|| StoreError::Invalid("cursor does not fit this query".into()))
+                    .ok_or(StoreError::BadCursor)
             };
             let table_sk = match self.schema.sort_key {
                 Some(s) => get(s)?,

@@ -1,7 +1,7 @@
 //! Creating, changing and deleting user accounts, with their uniqueness claims and the
 //! tenant's user counter kept in the same transaction.
 
-use crate::records::from_item;
+use crate::records::{from_item, readable};
 use crate::validate::{EmailAddress, Password};
 use crate::{keys, password, Role, TenantScope, UserRecord};
 use serde_json::json;
@@ -92,11 +92,7 @@ pub async fn load(
 /// Every user of the tenant, oldest id order (one query per 1 MB page).
 pub async fn list(store: &dyn Store, scope: &TenantScope) -> ApiResult<Vec<UserRecord>> {
     let query = Query::new(keys::tenant_partition(scope)).begins_with(keys::USER_PREFIX);
-    let mut users = thanotopolis_store::query_all(store, &query)
-        .await?
-        .into_iter()
-        .map(from_item::<UserRecord>)
-        .collect::<ApiResult<Vec<_>>>()?;
+    let mut users: Vec<UserRecord> = readable(thanotopolis_store::query_all(store, &query).await?);
     users.sort_by(|a, b| a.created_at.cmp(&b.created_at));
     Ok(users)
 }
@@ -213,12 +209,7 @@ pub async fn load_many(
     ids: &[Uuid],
 ) -> ApiResult<Vec<UserRecord>> {
     let keys: Vec<_> = ids.iter().map(|id| keys::user(scope, *id)).collect();
-    store
-        .batch_get(&keys)
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+    Ok(readable(store.batch_get(&keys).await?))
 }
 
 /// What an administrator may change about a user (the body of the admin and members PATCH
@@ -248,17 +239,14 @@ pub async fn change_by(
         }
         None => None,
     };
-    if change.is_active == Some(false) && target.id == caller.user_id() {
-        return Err(ApiError::bad_request("You cannot deactivate yourself"));
-    }
-    if (change.is_active.is_some() || change.is_verified.is_some()) && target.id != caller.user_id()
-    {
-        crate::policy::check_manage_user(
-            caller,
-            target.id,
-            target.role,
-            "You cannot deactivate yourself",
-        )?;
+    if change.is_active.is_some() || change.is_verified.is_some() {
+        // Nobody changes their own status, not even to "verified".
+        let self_detail = if change.is_active == Some(false) {
+            "You cannot deactivate yourself"
+        } else {
+            "You cannot change your own active or verified status"
+        };
+        crate::policy::check_manage_user(caller, target.id, target.role, self_detail)?;
     }
     let changes = UserChanges {
         role,

@@ -1,13 +1,15 @@
-//! The one request-auth extractor. It verifies the bearer token, then reads the caller's user
-//! and tenant items in one round trip, so a deactivation or role change takes effect on the
-//! next request even for tokens already issued.
+//! The one request-auth extractor. It verifies the bearer token, then reads the caller's user,
+//! tenant and session (refresh-token family) in one round trip, so a deactivation, a role
+//! change or a logout takes effect on the next request even for tokens already issued.
 
 use crate::records::from_item;
+use crate::tokens::AccessSubject;
 use crate::{keys, tokens, Role, TenantRecord, TenantScope, UserRecord};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_store::schema::MAIN_TABLE;
 use uuid::Uuid;
 
 /// An authenticated, active user of an active organization.
@@ -16,6 +18,7 @@ pub struct Caller {
     user: UserRecord,
     tenant: TenantRecord,
     scope: TenantScope,
+    session_id: Uuid,
 }
 
 /// An authenticated user whose account or organization may be inactive: only for what an
@@ -46,6 +49,11 @@ impl Caller {
         self.scope
     }
 
+    /// The login session (refresh-token family) the caller's access token belongs to.
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
+    }
+
     /// The scope of `tenant_id` if the caller may act on it: its own tenant, or any tenant
     /// for a super_admin. `None` means the id must read as absent (404).
     pub fn scope_for(&self, tenant_id: Uuid) -> Option<TenantScope> {
@@ -59,27 +67,26 @@ impl Caller {
     /// Authenticates an access token presented outside an HTTP header (the WebSocket
     /// handshake's `token` parameter): an active user of an active organization.
     pub async fn from_access_token(state: &AppState, token: &str) -> ApiResult<Caller> {
-        let (user_id, tenant_id) = tokens::verify_access(&state.auth, token)
-            .ok_or_else(|| ApiError::unauthorized("Could not validate credentials"))?;
-        let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("User not found"))?;
-        record_in_span(tenant_id, user_id);
-        caller.require_active()
+        Self::verify(state, token).await?.require_active()
     }
 
-    /// The caller recorded in a WebSocket connection row, re-read so that a deactivation
-    /// takes effect on the next frame. The ids must come from a row written at `$connect`
-    /// after [`Caller::from_access_token`] verified them.
-    pub async fn from_connection(
-        state: &AppState,
-        tenant_id: Uuid,
-        user_id: Uuid,
-    ) -> ApiResult<Caller> {
-        Self::load(state, TenantScope::trusted(tenant_id), user_id)
+    /// The caller recorded in a WebSocket connection row, re-read so that a deactivation or
+    /// logout takes effect on the next frame. The ids must come from a row written at
+    /// `$connect` after [`Caller::from_access_token`] verified them.
+    pub async fn from_connection(state: &AppState, subject: AccessSubject) -> ApiResult<Caller> {
+        Self::load(state, subject)
             .await?
             .ok_or_else(|| ApiError::unauthorized("User not found"))?
             .require_active()
+    }
+
+    /// The ids this caller was authenticated with, for a connection row.
+    pub fn subject(&self) -> AccessSubject {
+        AccessSubject {
+            user_id: self.user.id,
+            tenant_id: self.scope.tenant_id(),
+            session_id: self.session_id,
+        }
     }
 
     fn require_active(self) -> ApiResult<Caller> {
@@ -107,44 +114,52 @@ impl Caller {
             })
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::forbidden("Invalid authentication credentials"))?;
-        let (user_id, tenant_id) = tokens::verify_access(&state.auth, token)
-            .ok_or_else(|| ApiError::unauthorized("Could not validate credentials"))?;
-        let caller = Self::load(state, TenantScope::trusted(tenant_id), user_id)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("User not found"))?;
-        record_in_span(tenant_id, user_id);
-        Ok(caller)
+        Self::verify(state, token).await
     }
 
-    /// Reads a user and its tenant in one round trip.
-    pub(crate) async fn load(
-        state: &AppState,
-        scope: TenantScope,
-        user_id: Uuid,
-    ) -> ApiResult<Option<Caller>> {
-        let user_key = keys::user(&scope, user_id);
+    /// Verifies an access token and loads its caller (active or not).
+    async fn verify(state: &AppState, token: &str) -> ApiResult<Caller> {
+        let subject = tokens::verify_access(&state.auth, token)
+            .ok_or_else(|| ApiError::unauthorized("Could not validate credentials"))?;
+        record_in_span(subject.tenant_id, subject.user_id);
+        Self::load(state, subject)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("User not found"))
+    }
+
+    /// Reads a user, its tenant and its session in one round trip. A session that was logged
+    /// out (revoked) or has expired reads as an invalid token.
+    async fn load(state: &AppState, subject: AccessSubject) -> ApiResult<Option<Caller>> {
+        let scope = TenantScope::trusted(subject.tenant_id);
+        let user_key = keys::user(&scope, subject.user_id);
         let tenant_key = keys::tenant(&scope);
+        let session_key = keys::refresh_family(&scope, subject.user_id, subject.session_id);
         let items = state
             .stores
             .main
-            .batch_get(&[user_key.clone(), tenant_key])
+            .batch_get(&[user_key.clone(), tenant_key.clone(), session_key.clone()])
             .await?;
-        let (mut user, mut tenant) = (None, None);
+        let (mut user, mut tenant, mut session_live) = (None, None, false);
         for item in items {
-            if item.get("sk").and_then(|v| v.as_str()) == user_key.sk.as_deref() {
+            let key = MAIN_TABLE.key_of(&item).ok();
+            if key.as_ref() == Some(&user_key) {
                 user = Some(from_item::<UserRecord>(item)?);
-            } else {
+            } else if key.as_ref() == Some(&tenant_key) {
                 tenant = Some(from_item::<TenantRecord>(item)?);
+            } else if key.as_ref() == Some(&session_key) {
+                session_live = item.get("revoked").and_then(|v| v.as_bool()) == Some(false);
             }
         }
-        Ok(match (user, tenant) {
-            (Some(user), Some(tenant)) => Some(Caller {
+        match (user, tenant) {
+            (Some(user), Some(tenant)) if session_live => Ok(Some(Caller {
                 user,
                 tenant,
                 scope,
-            }),
-            _ => None,
-        })
+                session_id: subject.session_id,
+            })),
+            (Some(_), Some(_)) => Err(ApiError::unauthorized("Could not validate credentials")),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -44,6 +44,11 @@ pub fn check_role_change(
         return Err(ApiError::bad_request("You cannot change your own role"));
     }
     let me = actor.role();
+    if me == Role::OrgAdmin && new > Role::OrgAdmin {
+        return Err(ApiError::forbidden(
+            "You cannot promote users to admin or super_admin",
+        ));
+    }
     if new == Role::SuperAdmin && me != Role::SuperAdmin {
         return Err(ApiError::forbidden(
             "Only super admins can promote to super admin",
@@ -51,11 +56,6 @@ pub fn check_role_change(
     }
     if current == Role::SuperAdmin && me != Role::SuperAdmin {
         return Err(ApiError::forbidden("Super admin access required"));
-    }
-    if me == Role::OrgAdmin && new > Role::OrgAdmin {
-        return Err(ApiError::forbidden(
-            "You cannot promote users to admin or super_admin",
-        ));
     }
     if current > me {
         return Err(ApiError::forbidden(

@@ -63,6 +63,24 @@ pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> ApiResult<T> {
         .map_err(|e| ApiError::Internal(format!("unreadable stored record: {e}")))
 }
 
+/// The records of a list of items, skipping any stored item that cannot be read (logged with
+/// its key), so one unreadable item never fails a list of the others.
+pub fn readable<T: for<'de> Deserialize<'de>>(items: impl IntoIterator<Item = Item>) -> Vec<T> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let key = MAIN_TABLE.key_of(&item).ok();
+            match serde_json::from_value(Value::Object(item)) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::error!(?key, error = %e, "unreadable stored record skipped");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 fn with_key(item: Item, key: thanotopolis_store::Key) -> Item {
     let mut keyed = MAIN_TABLE.key_item(&key);
     keyed.extend(item);

@@ -89,7 +89,7 @@ pub fn start(
         token_write(settings, &refresh, family_id, subdomain),
     ];
     let pair = TokenPair {
-        access_token: tokens::issue_access(settings, user),
+        access_token: tokens::issue_access(settings, user, family_id),
         refresh_token: refresh.value,
         token_type: "bearer",
         organization_subdomain: subdomain.to_string(),
@@ -109,9 +109,13 @@ pub async fn login(
     Ok(pair)
 }
 
-/// Exchanges a refresh token for a new pair. Two round trips: one batch read (token, user,
-/// tenant) and one transaction that consumes the token, extends the family (only if not
-/// revoked), re-checks that user and tenant are active, and stores the successor.
+/// Exchanges a refresh token for a new pair. A token has exactly one possible successor
+/// ([`RefreshToken::successor`]); the first refresh stores it (two round trips: one batch read
+/// of token, user and tenant, one transaction that consumes the token, extends the family only
+/// if it is not revoked, re-checks that user and tenant are active and stores the successor).
+/// Presenting the token again within the grace window counted from that first rotation (a
+/// retry, or a request that lost a race) answers with the same successor while it is unused;
+/// after the window it revokes the family.
 pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
     let token = RefreshToken::parse(presented).ok_or_else(invalid)?;
     let scope = TenantScope::trusted(token.tenant_id);
@@ -122,71 +126,38 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
     let items = store
         .batch_get(&[token_key.clone(), user_key.clone(), tenant_key.clone()])
         .await?;
-    let pick = |key: &Key| {
-        items
-            .iter()
-            .find(|i| {
-                i.get("pk").and_then(|v| v.as_str()) == Some(&key.pk)
-                    && i.get("sk").and_then(|v| v.as_str()) == key.sk.as_deref()
-            })
-            .cloned()
-    };
-    let stored = pick(&token_key).ok_or_else(invalid)?;
-    let family_id: Uuid = stored
-        .get("family_id")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(invalid)?;
+    let stored = pick(&items, &token_key).ok_or_else(invalid)?;
+    let family_id = family_of(stored).ok_or_else(invalid)?;
     let family_key = keys::refresh_family(&scope, token.user_id, family_id);
-    let now = crate::now_epoch();
-    let expected_state = match stored.get("state").and_then(|v| v.as_str()) {
-        Some("active") => "active",
-        Some("rotated") => {
-            let rotated_at = stored
-                .get("rotated_at")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
-            if now - rotated_at >= state.auth.refresh_reuse_grace.as_secs() as i64 {
-                tracing::warn!(
-                    tenant_id = %token.tenant_id,
-                    user_id = %token.user_id,
-                    %family_id,
-                    "rotated refresh token reused; revoking its family"
-                );
-                revoke_family(state, family_key).await?;
-                return Err(invalid());
-            }
-            "rotated"
-        }
+    let successor = token.successor(&state.auth.jwt_secret);
+    match stored.get("state").and_then(|v| v.as_str()) {
+        Some("active") => {}
+        Some("rotated") => return retried(state, &token, &successor, family_key).await,
         _ => return Err(invalid()),
-    };
-    let user: UserRecord = match pick(&user_key) {
-        Some(item) => from_item(item)?,
+    }
+    let user: UserRecord = match pick(&items, &user_key) {
+        Some(item) => from_item(item.clone())?,
         None => return Err(ApiError::unauthorized("User not found or inactive")),
     };
     if !user.is_active {
         return Err(ApiError::unauthorized("User not found or inactive"));
     }
-    let tenant_active = pick(&tenant_key)
+    let tenant_active = pick(&items, &tenant_key)
         .and_then(|t| t.get("is_active").and_then(|v| v.as_bool()))
         .unwrap_or(false);
     if !tenant_active {
         return Err(ApiError::unauthorized("Organization is inactive"));
     }
-    let subdomain = stored
-        .get("subdomain")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let successor = RefreshToken::generate(token.tenant_id, token.user_id);
+    let subdomain = subdomain_of(stored);
+    let now = crate::now_epoch();
     let writes = vec![
         Write::Update {
             key: token_key,
             update: Update::new().set("state", "rotated").set("rotated_at", now),
-            condition: Some(Condition::Equals("state".into(), expected_state.into())),
+            condition: Some(Condition::Equals("state".into(), "active".into())),
         },
         Write::Update {
-            key: family_key,
+            key: family_key.clone(),
             update: Update::new().set("expires_at", now + state.auth.refresh_ttl.as_secs() as i64),
             condition: Some(Condition::Equals("revoked".into(), false.into())),
         },
@@ -203,22 +174,107 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
     match store.transact(writes).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) => {
-            return Err(match failed.first() {
-                Some(2) => ApiError::unauthorized("User not found or inactive"),
-                Some(3) => ApiError::unauthorized("Organization is inactive"),
-                // The token was consumed concurrently, or its family revoked.
-                _ => invalid(),
-            });
+            return match failed.first() {
+                // Rotated concurrently: this request lost the race for the one successor.
+                Some(0) => retried(state, &token, &successor, family_key).await,
+                Some(2) => Err(ApiError::unauthorized("User not found or inactive")),
+                Some(3) => Err(ApiError::unauthorized("Organization is inactive")),
+                // The family was revoked.
+                _ => Err(invalid()),
+            };
         }
-        Err(StoreError::TransactionConflict) => return Err(invalid()),
+        Err(StoreError::TransactionConflict) => {
+            return retried(state, &token, &successor, family_key).await
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(TokenPair {
-        access_token: tokens::issue_access(&state.auth, &user),
+        access_token: tokens::issue_access(&state.auth, &user, family_id),
         refresh_token: successor.value,
         token_type: "bearer",
         organization_subdomain: subdomain,
     })
+}
+
+/// A token presented again after it was rotated. Within the grace window (counted from the
+/// rotation, which is written once) the answer is the same successor, while it is still
+/// unused and its session live; after the window the session is revoked (RFC 9700 §4.14.2).
+async fn retried(
+    state: &AppState,
+    token: &RefreshToken,
+    successor: &RefreshToken,
+    family_key: Key,
+) -> ApiResult<TokenPair> {
+    let token_key = keys::refresh_token(&token.hash());
+    let successor_key = keys::refresh_token(&successor.hash());
+    let scope = TenantScope::trusted(token.tenant_id);
+    let user_key = keys::user(&scope, token.user_id);
+    let items = state
+        .stores
+        .main
+        .batch_get(&[
+            token_key.clone(),
+            successor_key.clone(),
+            family_key.clone(),
+            user_key.clone(),
+        ])
+        .await?;
+    let Some(stored) = pick(&items, &token_key) else {
+        return Err(invalid());
+    };
+    let rotated_at = stored.get("rotated_at").and_then(|v| v.as_i64());
+    let within_grace = rotated_at.is_some_and(|at| {
+        crate::now_epoch() - at < state.auth.refresh_reuse_grace.as_secs() as i64
+    });
+    if !within_grace {
+        tracing::warn!(
+            tenant_id = %token.tenant_id,
+            user_id = %token.user_id,
+            "rotated refresh token reused; revoking its family"
+        );
+        revoke_family(state, family_key).await?;
+        return Err(invalid());
+    }
+    let successor_unused = pick(&items, &successor_key)
+        .is_some_and(|i| i.get("state").and_then(|v| v.as_str()) == Some("active"));
+    let family_live = pick(&items, &family_key)
+        .is_some_and(|f| f.get("revoked").and_then(|v| v.as_bool()) == Some(false));
+    let user = match pick(&items, &user_key) {
+        Some(item) => from_item::<UserRecord>(item.clone())?,
+        None => return Err(invalid()),
+    };
+    let family_id = family_of(stored).ok_or_else(invalid)?;
+    if !(successor_unused && family_live && user.is_active) {
+        return Err(invalid());
+    }
+    Ok(TokenPair {
+        access_token: tokens::issue_access(&state.auth, &user, family_id),
+        refresh_token: successor.value.clone(),
+        token_type: "bearer",
+        organization_subdomain: subdomain_of(stored),
+    })
+}
+
+/// The item with `key` among the items of a batch read.
+fn pick<'a>(items: &'a [Item], key: &Key) -> Option<&'a Item> {
+    items
+        .iter()
+        .find(|i| MAIN_TABLE.key_of(i).ok().as_ref() == Some(key))
+}
+
+fn family_of(token_item: &Item) -> Option<Uuid> {
+    token_item
+        .get("family_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+}
+
+fn subdomain_of(token_item: &Item) -> String {
+    token_item
+        .get("subdomain")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn revoke_family(state: &AppState, family_key: Key) -> ApiResult<()> {
@@ -250,11 +306,7 @@ pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> ApiRe
     let Some(stored) = state.stores.main.get(&token_key).await? else {
         return Ok(());
     };
-    if let Some(family_id) = stored
-        .get("family_id")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(family_id) = family_of(&stored) {
         revoke_family(
             state,
             keys::refresh_family(&caller.scope(), caller.user_id(), family_id),

@@ -1,0 +1,39 @@
+//! Path and query extractors whose rejections are the API's own errors: a malformed query
+//! (a negative `page_size`, `hours=1e9`, a repeated key) or path (invalid UTF-8) is a 422
+//! `{"detail": ...}` like every other invalid input, never axum's `400 text/plain`.
+
+use crate::{ApiError, FieldError};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// Query-string parameters, deserialized into `T`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| invalid("query", e.body_text()))
+    }
+}
+
+/// Path parameters, deserialized into `T`.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| invalid("path", e.body_text()))
+    }
+}
+
+fn invalid(loc: &str, message: String) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(&[loc], "value_error", message)])
+}
