@@ -161,9 +161,13 @@ impl TestApp {
         if let Some(grace) = options.refresh_reuse_grace {
             auth.refresh_reuse_grace = grace;
         }
+        if let Some(limits) = options.login_limits {
+            auth.login_limits = limits;
+        }
         let gateway = thanotopolis_local::start_with_limits(
             GatewayConfig {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
+                management_port: 0,
                 store: settings,
                 auth,
                 llm: options.llm,
@@ -183,6 +187,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.rest_url())
+    }
+
+    /// A path on the loopback-only management API.
+    pub fn management_url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.management_url())
     }
 
     pub fn ws_url(&self, path: &str) -> String {
@@ -337,6 +346,7 @@ impl TestApp {
 pub struct TestOptions {
     pub limits: Option<Limits>,
     pub refresh_reuse_grace: Option<std::time::Duration>,
+    pub login_limits: Option<thanotopolis_service::config::LoginLimits>,
     pub llm: Option<LlmSettings>,
     pub deepgram: Option<thanotopolis_voice::DeepgramSettings>,
 }

@@ -60,7 +60,9 @@ async fn organizations_manage_their_own_agents_only(backend: Backend) {
     assert_eq!(agent["is_free_agent"], false);
     assert_eq!(agent["owner_tenant_id"], mine.id.as_str());
     assert_eq!(agent["configuration_template"]["tone"], "warm");
-    let (status, again) = app.post("/api/agents", theirs.admin.token(), body).await;
+    let (status, again) = app
+        .post("/api/agents", mine.admin.token(), body.clone())
+        .await;
     assert_eq!(
         (status, again["detail"].as_str()),
         (400, Some("Agent type already exists"))
@@ -103,6 +105,13 @@ async fn organizations_manage_their_own_agents_only(backend: Backend) {
     );
     let (_, still) = app.get(&path, mine.admin.token()).await;
     assert_eq!(still["is_active"], false, "soft delete");
+
+    // Types are unique per organization: another one may have its own FLORIST, unaware of ours.
+    let florist = json!({ "agent_type": "FLORIST", "name": "Our Florist" });
+    let (status, own) = app.post("/api/agents", theirs.admin.token(), florist).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["owner_tenant_id"], theirs.id.as_str());
+    assert_ne!(own["id"], agent["id"]);
 }
 
 async fn only_super_admins_touch_free_agents(backend: Backend) {
@@ -119,6 +128,18 @@ async fn only_super_admins_touch_free_agents(backend: Backend) {
     let (status, created) = app.post("/api/agents", root.token(), free).await;
     assert_eq!(status, 200);
     let other = app.register_org().await;
+    let (status, taken) = app
+        .post(
+            "/api/agents",
+            other.admin.token(),
+            json!({ "agent_type": "TRANSLATOR", "name": "Mine" }),
+        )
+        .await;
+    assert_eq!(
+        (status, taken["detail"].as_str()),
+        (400, Some("Agent type already exists")),
+        "a free agent's type is everyone's"
+    );
     assert!(types(&app.get("/api/agents", other.admin.token()).await.1)
         .contains(&"TRANSLATOR".to_string()));
 

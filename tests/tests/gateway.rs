@@ -152,6 +152,50 @@ async fn websocket_ping_round_trips_through_the_management_api(backend: Backend)
     }
 }
 
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// A flood of frames on one socket queues: every ping is answered, and the gateway neither
+/// spawns unbounded work nor opens a connection per post (file descriptors stay bounded).
+async fn a_frame_flood_is_answered_with_bounded_resources(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let socket = connect(&app, &member_path(&app).await).await;
+    let before = open_descriptors();
+    let pings = 2_000;
+    let (mut sink, mut stream) = socket.split();
+    let sender = tokio::spawn(async move {
+        for _ in 0..pings {
+            sink.send(Message::Text(r#"{"type":"ping"}"#.into()))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    let mut pongs = 0;
+    let mut peak = before;
+    while pongs < pings {
+        let msg = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("answers keep coming")
+            .expect("socket open")
+            .expect("valid frame");
+        if let Message::Text(text) = msg {
+            if serde_json::from_str::<Value>(&text).unwrap()["type"] == "pong" {
+                pongs += 1;
+            }
+        }
+        if pongs % 100 == 0 {
+            peak = peak.max(open_descriptors());
+        }
+    }
+    drop(sender.await.unwrap());
+    assert!(
+        peak < before + 200,
+        "descriptors grew from {before} to {peak} under the flood"
+    );
+}
+
 async fn bad_frames_get_an_error_and_keep_the_socket(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut socket = connect(&app, &member_path(&app).await).await;
@@ -242,7 +286,19 @@ async fn management_api_posts_reads_and_closes_sockets(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut socket = connect(&app, &member_path(&app).await).await;
     let id = only_connection(&app).await;
-    let url = app.url(&format!("/@connections/{id}"));
+    let url = app.management_url(&format!("/@connections/{id}"));
+    let public = app
+        .http
+        .post(app.url(&format!("/@connections/{id}")))
+        .body(r#"{"type":"forged"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        public.status(),
+        404,
+        "clients cannot reach the management API on the client port"
+    );
 
     let posted = app
         .http
@@ -289,7 +345,7 @@ async fn management_api_speaks_api_gateway(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let gone = app
         .http
-        .post(app.url("/@connections/nobody"))
+        .post(app.management_url("/@connections/nobody"))
         .body("{}")
         .send()
         .await
@@ -298,7 +354,7 @@ async fn management_api_speaks_api_gateway(backend: Backend) {
     assert_eq!(gone.headers()["x-amzn-errortype"], "GoneException");
     assert_eq!(
         app.http
-            .get(app.url("/@connections/nobody"))
+            .get(app.management_url("/@connections/nobody"))
             .send()
             .await
             .unwrap()
@@ -332,6 +388,7 @@ async fn cors_admits_the_frontend_origin_only(backend: Backend) {
 }
 
 on_both_backends!(
+    a_frame_flood_is_answered_with_bounded_resources,
     cors_admits_the_frontend_origin_only,
     health_reports_a_reachable_store,
     websocket_ping_round_trips_through_the_management_api,

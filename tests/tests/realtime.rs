@@ -228,6 +228,7 @@ async fn vanished_sockets_are_dropped_and_stats_are_honest(backend: Backend) {
         "user": { "user_id": bob.id, "email": bob.email, "username": "bob", "first_name": null,
                   "last_name": null, "display_name": "bob" },
         "session_id": uuid::Uuid::new_v4(),
+        "user_connected_at": format!("{}#2026-01-01T00:00:00Z", bob.id),
         "connected_at": "2026-01-01T00:00:00Z", "last_seen_at": "2026-01-01T00:00:00Z",
         "expires_at": time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
     }) {

@@ -4,9 +4,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions, TestUser};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn refresh(app: &TestApp, token: &Value) -> (u16, Value) {
     app.post("/api/auth/refresh", None, json!({ "refresh_token": token }))
@@ -533,7 +538,252 @@ async fn exports_carry_the_sender_type(backend: Backend) {
     }
 }
 
+async fn login_attempt(app: &TestApp, email: &str, password: &str) -> (u16, Option<u64>, Value) {
+    let res = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Failed logins are limited per e-mail (known or not) and per client address; over a limit
+/// not even the right password is checked until the window passes.
+async fn failed_logins_are_rate_limited(backend: Backend) {
+    let window = 4;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            login_limits: Some(thanotopolis_service::config::LoginLimits {
+                per_email: 3,
+                per_address: 6,
+                window: Duration::from_secs(window),
+            }),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let member = app.join(&org).await;
+    // Start at the beginning of a fixed window, so the whole check runs inside one.
+    let now = time::OffsetDateTime::now_utc();
+    let into_window =
+        (now.unix_timestamp() as u64 % window) as f64 + f64::from(now.nanosecond()) / 1e9;
+    tokio::time::sleep(Duration::from_secs_f64(window as f64 - into_window + 0.05)).await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            login_attempt(&app, &member.email, "wrong-password").await.0,
+            401
+        );
+    }
+    let (status, retry_after, body) = login_attempt(&app, &member.email, &member.password).await;
+    assert_eq!(
+        status, 429,
+        "the right password is not even checked: {body}"
+    );
+    assert!(body["detail"].is_string());
+    let retry_after = retry_after.expect("Retry-After");
+    assert!((1..=window).contains(&retry_after), "{retry_after}");
+    for _ in 0..3 {
+        assert_eq!(login_attempt(&app, "nobody@example.org", "x").await.0, 401);
+    }
+    assert_eq!(
+        login_attempt(&app, "nobody@example.org", "x").await.0,
+        429,
+        "unknown addresses are limited alike, so the limit reveals nothing"
+    );
+    let (status, _, _) = login_attempt(&app, &org.admin.email, &org.admin.password).await;
+    assert_eq!(
+        status, 429,
+        "six failures from this address: it is limited too"
+    );
+
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(100)).await;
+    let (status, _, body) = login_attempt(&app, &member.email, &member.password).await;
+    assert_eq!(status, 200, "the window passed: {body}");
+}
+
+async fn open_socket(app: &TestApp, conv: &str, user: &TestUser) -> Socket {
+    let url = app.ws_url(&format!(
+        "/api/ws/conversations/{conv}?token={}",
+        user.access
+    ));
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake")
+        .0
+}
+
+/// The frames a socket receives until it closes or stays silent for `quiet`; `true` as the
+/// second value when it was closed.
+async fn frames_until_quiet(socket: &mut Socket, quiet: Duration) -> (Vec<Value>, bool) {
+    let mut frames = Vec::new();
+    loop {
+        match tokio::time::timeout(quiet, socket.next()).await {
+            Err(_) => return (frames, false),
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return (frames, true),
+            Ok(Some(Ok(Message::Text(t)))) => frames.push(serde_json::from_str(&t).unwrap()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn say(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// A conversation of `org`'s admin with `member`, and both their sockets on it.
+async fn live_pair(app: &TestApp, admin: &TestUser, member: &TestUser) -> (String, Socket, Socket) {
+    let (status, conv) = app
+        .post(
+            "/api/conversations",
+            admin.token(),
+            json!({ "title": "live", "user_ids": [member.id] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{conv}");
+    let conv = conv["id"].as_str().unwrap().to_string();
+    let a = open_socket(app, &conv, admin).await;
+    let b = open_socket(app, &conv, member).await;
+    (conv, a, b)
+}
+
+/// Deactivation (any route), removal and logout/all close the user's sockets at once.
+async fn locking_a_user_out_closes_their_sockets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let root = app
+        .member_with_role(&org, thanotopolis_tenant_auth::Role::SuperAdmin)
+        .await;
+    for name in [
+        "members PATCH",
+        "members DELETE",
+        "admin PATCH",
+        "users DELETE",
+        "logout/all",
+    ] {
+        let member = app.join(&org).await;
+        let (_, _a, mut b) = live_pair(&app, &root, &member).await;
+        let (method, path, body) = match name {
+            "members PATCH" => (
+                reqwest::Method::PATCH,
+                format!("/api/organizations/{}/users/{}", org.id, member.id),
+                Some(json!({ "is_active": false })),
+            ),
+            "members DELETE" => (
+                reqwest::Method::DELETE,
+                format!("/api/organizations/{}/users/{}", org.id, member.id),
+                None,
+            ),
+            "admin PATCH" => (
+                reqwest::Method::PATCH,
+                format!("/api/admin/users/{}", member.id),
+                Some(json!({ "is_active": false })),
+            ),
+            "users DELETE" => (
+                reqwest::Method::DELETE,
+                format!("/api/users/{}", member.id),
+                None,
+            ),
+            _ => (
+                reqwest::Method::POST,
+                "/api/auth/logout/all".to_string(),
+                Some(json!({})),
+            ),
+        };
+        let actor = if name == "logout/all" { &member } else { &root };
+        let (status, answer) = app.call(method, &path, actor.token(), body).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        let (_, closed) = frames_until_quiet(&mut b, Duration::from_secs(3)).await;
+        assert!(closed, "{name}: the socket was closed at once");
+        let rows = app
+            .gateway
+            .app
+            .stores
+            .connections
+            .query(
+                &thanotopolis_store::Query::new(org.id.clone())
+                    .on(thanotopolis_store::Index::Gsi2)
+                    .begins_with(format!("{}#", member.id)),
+            )
+            .await
+            .unwrap();
+        assert!(
+            rows.items.is_empty(),
+            "{name}: the rows went with the sockets"
+        );
+    }
+}
+
+/// Fan-out never delivers to a user who is no longer active, even if their socket is open,
+/// and such a user's typing is not broadcast.
+async fn fan_out_skips_inactive_users(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let member = app.join(&org).await;
+    let (_, mut a, mut b) = live_pair(&app, &org.admin, &member).await;
+    // Deactivated behind the API's back: the socket stays open, only the data changed.
+    let scope = thanotopolis_tenant_auth::operator::find_user(
+        app.gateway.app.stores.main.as_ref(),
+        &thanotopolis_tenant_auth::operator::UserRef::Id(member.id.parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .0;
+    thanotopolis_tenant_auth::accounts::update(
+        app.gateway.app.stores.main.as_ref(),
+        &scope,
+        member.id.parse().unwrap(),
+        thanotopolis_tenant_auth::accounts::UserChanges {
+            is_active: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    say(
+        &mut b,
+        json!({ "type": "typing_status", "is_typing": true }),
+    )
+    .await;
+    say(
+        &mut a,
+        json!({ "type": "message", "content": "are you there?" }),
+    )
+    .await;
+    let (to_member, _) = frames_until_quiet(&mut b, Duration::from_secs(2)).await;
+    assert!(
+        to_member
+            .iter()
+            .all(|f| f["type"] != "message" && f["type"] != "typing_status"),
+        "nothing is delivered to an inactive user: {to_member:?}"
+    );
+    let (to_admin, _) = frames_until_quiet(&mut a, Duration::from_secs(1)).await;
+    assert!(
+        to_admin.iter().all(|f| f["type"] != "typing_status"),
+        "an inactive user's typing is not broadcast: {to_admin:?}"
+    );
+    assert!(
+        to_admin.iter().any(|f| f["type"] == "message"),
+        "{to_admin:?}"
+    );
+}
+
 on_both_backends!(
+    locking_a_user_out_closes_their_sockets,
+    fan_out_skips_inactive_users,
+    failed_logins_are_rate_limited,
     active_users_needs_membership,
     role_and_status_rules_hold_on_every_route,
     every_rejection_is_json,

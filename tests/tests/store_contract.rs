@@ -637,7 +637,8 @@ async fn connections_table_has_a_partition_key_only(backend: Backend) {
         ("d", "c2", "t2", "2026-11-27T10:00:02Z"),
     ] {
         c.put(
-            item(json!({ "connection_id": id, "conversation_id": conv, "tenant_id": tenant, "connected_at": at })),
+            item(json!({ "connection_id": id, "conversation_id": conv, "tenant_id": tenant, "connected_at": at,
+                         "user_connected_at": format!("u#{at}") })),
             Some(Condition::NotExists),
         )
         .await

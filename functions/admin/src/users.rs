@@ -5,6 +5,7 @@ use crate::scope;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
+use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_service::{Path, Query};
@@ -81,9 +82,9 @@ pub async fn update(
             .ok_or_else(not_found)?;
         (caller.scope(), user)
     };
-    Ok(Json(
-        accounts::change_by(store, &caller, &scope, &target, patch)
-            .await?
-            .response(),
-    ))
+    let updated = accounts::change_by(store, &caller, &scope, &target, patch).await?;
+    if !updated.is_active {
+        presence::end_user_sockets(&state, scope.tenant_id(), id).await?;
+    }
+    Ok(Json(updated.response()))
 }

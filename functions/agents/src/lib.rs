@@ -170,14 +170,26 @@ async fn create(
     let key = agent
         .key(&caller)
         .expect("the creator may write its own agent");
-    let mut claim =
-        thanotopolis_store::schema::MAIN_TABLE.key_item(&keys::agent_type_claim(&agent_type));
-    claim.insert("agent_id".into(), json!(agent.id));
-    let writes = vec![
+    // Types are unique per organization: a proprietary agent's own item (keyed by its type in
+    // the tenant's partition) is its claim, so another organization's private types are
+    // neither revealed nor blocked. Free agents are everyone's: their types are claimed
+    // globally, and no organization may take one.
+    let free_claim = keys::agent_type_claim(&agent_type);
+    let claim = if agent.is_free_agent {
+        let mut claim = thanotopolis_store::schema::MAIN_TABLE.key_item(&free_claim);
+        claim.insert("agent_id".into(), json!(agent.id));
         Write::Put {
             item: claim,
             condition: Some(Condition::NotExists),
-        },
+        }
+    } else {
+        Write::Check {
+            key: free_claim,
+            condition: Condition::NotExists,
+        }
+    };
+    let writes = vec![
+        claim,
         Write::Put {
             item: agent.item(&key),
             condition: Some(Condition::NotExists),

@@ -1,5 +1,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let state = thanotopolis_service::lambda::state_from_env().await?;
+    let mut state = thanotopolis_service::lambda::state_from_env().await?;
+    // Deactivating or logging a user out closes their sockets through the WebSocket API.
+    state.sockets = thanotopolis_sockets::closer_from_env()?;
     thanotopolis_service::lambda::serve(thanotopolis_auth::router(state)).await
 }

@@ -6,15 +6,16 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, ClientAddress, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::accounts::{
     self, NewAccount, EMAIL_CLAIM_WRITE, USERNAME_CLAIM_WRITE,
 };
 use thanotopolis_tenant_auth::sessions::{self, TokenPair};
-use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_SHORT_TEXT};
+use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain, Validator, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{
-    password, tenants, Caller, Role, TenantRecord, TenantScope, TokenCaller, UserRecord,
+    login_limits, password, tenants, Caller, Role, TenantRecord, TenantScope, TokenCaller,
+    UserRecord,
 };
 
 /// Longest username.
@@ -148,17 +149,21 @@ pub struct LoginBody {
 
 /// `POST /api/auth/login`. With a tenant (`tenant_subdomain`, else `X-Tenant-ID`) the account
 /// is that tenant's; without one it is the **oldest** account with this e-mail across tenants
-/// (deterministic, defect #20). Unknown accounts cost the same time as wrong passwords.
+/// (deterministic, defect #20). Unknown accounts cost the same time as wrong passwords. Failed
+/// logins are limited per e-mail and per client address ([`login_limits`]).
 #[utoipa::path(post, path = "/api/auth/login", security(()), request_body = LoginBody,
     summary = "Logs in with e-mail and password",
     responses(
         (status = 200, body = TokenPair),
-        (status = 401, description = "Incorrect email or password", body = ErrorBody),
-        (status = 403, description = "Inactive user", body = ErrorBody),
+        (status = 400, description = "Invalid tenant, User account is disabled, or Organization is not active", body = ErrorBody),
+        (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this e-mail or address; `Retry-After` says when to try again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the window passes"))),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Json<TokenPair>> {
@@ -166,9 +171,10 @@ pub async fn login(
     let email = v.email("email", &body.email);
     v.finish()?;
     let email = email.expect("validated");
-    let store = state.stores.main.as_ref();
+    let attempt = login_limits::Attempt::check(&state, &email, client.as_deref()).await?;
     let tenant_hint = body
         .tenant_subdomain
+        .clone()
         .filter(|s| !s.trim().is_empty())
         .or_else(|| {
             headers
@@ -177,6 +183,26 @@ pub async fn login(
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string)
         });
+    match authenticate(&state, &email, &body.password, tenant_hint).await {
+        Ok((scope, user, tenant)) => Ok(Json(
+            sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
+        )),
+        Err(e @ (ApiError::Unauthorized(_) | ApiError::BadRequest(_))) => {
+            attempt.failed(&state).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The account, its scope and its active organization, if `password` is its password.
+async fn authenticate(
+    state: &AppState,
+    email: &EmailAddress,
+    password: &str,
+    tenant_hint: Option<String>,
+) -> ApiResult<(TenantScope, UserRecord, TenantRecord)> {
+    let store = state.stores.main.as_ref();
     let found = match tenant_hint {
         Some(raw) => {
             let (scope, tenant) = match Subdomain::parse(&raw) {
@@ -185,18 +211,18 @@ pub async fn login(
             }
             .filter(|(_, t)| t.is_active)
             .ok_or_else(|| ApiError::bad_request("Invalid tenant"))?;
-            accounts::by_email(store, &scope, &email)
+            accounts::by_email(store, &scope, email)
                 .await?
                 .map(|user| (scope, user, Some(tenant)))
         }
-        None => accounts::oldest_by_email(store, &email)
+        None => accounts::oldest_by_email(store, email)
             .await?
             .map(|(scope, user)| (scope, user, None)),
     };
     // The hash is always checked, so every answer costs the same time; an inactive account or
     // organization answers the same whether or not the password was right (no oracle).
     let genuine = password::verify(
-        body.password.chars().take(256).collect(),
+        password.chars().take(256).collect(),
         found.as_ref().map(|(_, u, _)| u.hashed_password.clone()),
     )
     .await?;
@@ -218,9 +244,7 @@ pub async fn login(
     if !genuine {
         return Err(ApiError::unauthorized("Invalid credentials"));
     }
-    Ok(Json(
-        sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
-    ))
+    Ok((scope, user, tenant))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -279,6 +303,12 @@ pub async fn logout_all(
     TokenCaller(caller): TokenCaller,
 ) -> ApiResult<impl IntoResponse> {
     sessions::logout_all(&state, &caller).await?;
+    thanotopolis_conversations::presence::end_user_sockets(
+        &state,
+        caller.scope().tenant_id(),
+        caller.user_id(),
+    )
+    .await?;
     Ok(Json(
         json!({ "detail": "Successfully logged out from all sessions" }),
     ))

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
@@ -110,5 +111,6 @@ pub async fn delete(
     }
     policy::check_manage_user(&caller, id, user.role, "Cannot delete your own account")?;
     accounts::delete(state.stores.main.as_ref(), &caller.scope(), &user).await?;
+    presence::end_user_sockets(&state, caller.scope().tenant_id(), id).await?;
     Ok(Json(json!({ "detail": "User deleted successfully" })))
 }

@@ -3,6 +3,7 @@
 use crate::org_scope;
 use axum::extract::State;
 use serde_json::{json, Value};
+use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
@@ -57,6 +58,9 @@ pub async fn update(
     patch.role = patch.role.filter(|r| !r.is_empty());
     let updated =
         accounts::change_by(state.stores.main.as_ref(), &caller, &scope, &target, patch).await?;
+    if !updated.is_active {
+        presence::end_user_sockets(&state, scope.tenant_id(), id).await?;
+    }
     Ok(Json(updated.response()))
 }
 
@@ -79,5 +83,6 @@ pub async fn deactivate(
         ..UserChanges::default()
     };
     accounts::update(state.stores.main.as_ref(), &scope, id, changes).await?;
+    presence::end_user_sockets(&state, scope.tenant_id(), id).await?;
     Ok(Json(json!({ "message": "User deactivated successfully" })))
 }

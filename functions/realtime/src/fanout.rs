@@ -1,6 +1,8 @@
-//! Sending frames to the sockets of a conversation: one query for its live connections, then
-//! concurrent posts (at most [`MAX_IN_FLIGHT`] at a time). A 410 Gone deletes *that*
-//! connection's row; other failures are logged and do not stop the fan-out.
+//! Sending frames to the sockets of a conversation: one query for its live connections, one
+//! batch read of who among them is still an active user (an inactive user's socket never
+//! receives anything, even before it is closed), then concurrent posts (at most
+//! [`MAX_IN_FLIGHT`] at a time). A 410 Gone deletes *that* connection's row; other failures
+//! are logged and do not stop the fan-out.
 
 use crate::{EventEndpoint, PostError, RealtimeState};
 use futures::stream::{self, StreamExt};
@@ -46,7 +48,18 @@ pub(crate) async fn broadcast(
     skip: Option<&str>,
     frame_for: impl Fn(&Connection) -> Value,
 ) -> ApiResult<usize> {
-    let recipients = connections::in_conversation(&state.app, conversation_id).await?;
+    let rows = connections::in_conversation(&state.app, conversation_id).await?;
+    let Some(tenant_id) = rows.first().map(|r| r.tenant_id) else {
+        return Ok(0);
+    };
+    let mut users: Vec<Uuid> = rows.iter().map(|r| r.user.user_id).collect();
+    users.sort();
+    users.dedup();
+    let active = thanotopolis_tenant_auth::active_users(&state.app, tenant_id, &users).await?;
+    let recipients: Vec<&Connection> = rows
+        .iter()
+        .filter(|r| r.tenant_id == tenant_id && active.contains(&r.user.user_id))
+        .collect();
     // Frames are built up front so each delivery owns its data (and the future stays Send).
     let outgoing: Vec<(String, Value)> = recipients
         .iter()

@@ -10,11 +10,10 @@
 mod fanout;
 pub mod frames;
 pub mod pipeline;
-mod poster;
 
 pub use fanout::MAX_IN_FLIGHT;
-pub use poster::{ManagementEndpoint, PostError, Poster};
 pub use thanotopolis_conversations::presence::CONNECTION_LIFETIME_SECS;
+pub use thanotopolis_sockets::{ManagementEndpoint, PostError, Poster};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;

@@ -4,8 +4,11 @@
 //! each socket's handshake, frames and close become `$connect` / `$default` / `$disconnect`
 //! events handed to the realtime function, and the management API
 //! (`POST`/`GET`/`DELETE /@connections/{id}`, 410 `GoneException` for unknown ids) lets the
-//! function answer through `aws-sdk-apigatewaymanagement` exactly as in AWS. API Gateway's
-//! limits are enforced: 128 KB messages (close 1009), 10-minute idle timeout, 2-hour lifetime.
+//! function answer through `aws-sdk-apigatewaymanagement` exactly as in AWS. The management
+//! API listens on its own loopback-only port, never on the client port (in AWS it needs IAM
+//! credentials). API Gateway's limits are enforced: 128 KB messages (close 1009), 10-minute
+//! idle timeout, 2-hour lifetime; and the work one socket, and all of them, can have in flight
+//! is bounded, so a flood of frames queues instead of exhausting the process.
 //! It also serves the API's OpenAPI document at `/api/openapi.json` (see [`openapi`]).
 
 mod sockets;
@@ -15,10 +18,10 @@ use aws_credential_types::Credentials;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
+use thanotopolis_realtime::{ManagementEndpoint, Poster, RealtimeState};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_service::{AppState, Stores};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use sockets::Limits;
@@ -42,6 +45,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub struct GatewayConfig {
     pub bind: SocketAddr,
+    /// Loopback port of the `@connections` management API (0: any free port). It is never
+    /// served on `bind`: clients cannot post to or close other people's sockets.
+    pub management_port: u16,
     pub store: StoreSettings,
     pub auth: AuthSettings,
     /// The language model for agent replies (`OPENAI_*`); `None` answers with an error frame.
@@ -53,11 +59,13 @@ pub struct GatewayConfig {
 /// A gateway serving in the background.
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    /// The management API's loopback address.
+    pub management_addr: SocketAddr,
     pub app: AppState,
     sockets: sockets::Gateway,
     store: StoreSettings,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -67,6 +75,11 @@ impl RunningGateway {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// The `@connections` management API (loopback only).
+    pub fn management_url(&self) -> String {
+        format!("http://{}", self.management_addr)
     }
 
     /// Ids of the WebSocket connections open right now.
@@ -95,8 +108,10 @@ impl RunningGateway {
 
     /// Stops accepting connections and waits for the server to finish.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -117,18 +132,17 @@ pub async fn start_with_limits(
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
-    let app = AppState::new(stores, config.auth);
+    let management_bind = SocketAddr::from(([127, 0, 0, 1], config.management_port));
+    let management_listener = tokio::net::TcpListener::bind(management_bind)
+        .await
+        .with_context(|| format!("cannot listen on {management_bind}"))?;
+    let management_addr = management_listener.local_addr()?;
     let store = config.store;
     let llm = config
         .llm
         .map(thanotopolis_llm::LlmClient::new)
         .transpose()
         .context("cannot build the language-model client")?;
-    let loopback = if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
     // The realtime function reaches our @connections API like API Gateway's, signed with
     // credentials that only this local gateway accepts (it checks no signatures).
     let region =
@@ -144,12 +158,16 @@ pub async fn start_with_limits(
         ),
         thanotopolis_service::aws::Roots::System,
     );
-    let realtime = Arc::new(RealtimeState::new(
-        app.clone(),
-        &sdk,
-        ManagementEndpoint::Fixed(format!("http://{loopback}")),
-        llm,
-    ));
+    let management = ManagementEndpoint::Fixed(format!("http://{management_addr}"));
+    let app = AppState::new(stores, config.auth)
+        .with_socket_closer(Arc::new(Poster::new(&sdk, management.clone())));
+    let realtime = Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm));
+    // API Gateway's `domainName` is the address clients connect to.
+    let loopback = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
     let gateway = sockets::Gateway::new(realtime.clone(), loopback.to_string(), limits);
     let sockets = gateway.clone();
     let router = thanotopolis_service::with_fallbacks(
@@ -166,8 +184,7 @@ pub async fn start_with_limits(
             .route(
                 OPENAPI_PATH,
                 axum::routing::get(|| async { axum::Json(openapi()) }),
-            )
-            .merge(gateway.management_router()),
+            ),
     )
     .layer(thanotopolis_service::cors().map_err(anyhow::Error::msg)?)
     .layer(thanotopolis_service::telemetry::request_spans())
@@ -176,27 +193,40 @@ pub async fn start_with_limits(
         sockets::upgrade,
     ));
 
-    let (shutdown, signal) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    let (shutdown, signal) = watch::channel(false);
+    let stopped = |mut signal: watch::Receiver<bool>| async move {
+        let _ = signal.wait_for(|stop| *stop).await;
+    };
+    let served = stopped(signal.clone());
+    let client_task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async {
-            let _ = signal.await;
-        })
+        .with_graceful_shutdown(served)
         .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "local gateway stopped");
         }
     });
+    let management = gateway.management_router();
+    let management_stopped = stopped(signal);
+    let management_task = tokio::spawn(async move {
+        let served = axum::serve(management_listener, management)
+            .with_graceful_shutdown(management_stopped)
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "management API stopped");
+        }
+    });
     Ok(RunningGateway {
         addr,
+        management_addr,
         app,
         sockets,
         store,
         shutdown,
-        task,
+        tasks: vec![client_task, management_task],
     })
 }
 

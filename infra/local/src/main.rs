@@ -3,8 +3,9 @@ use std::net::{IpAddr, SocketAddr};
 use thanotopolis_local::{local_auth_settings, start, GatewayConfig, OPENAPI_PATH};
 use thanotopolis_service::config::StoreArgs;
 
-/// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes,
-/// WebSocket connections and the `@connections` management API, all on one port.
+/// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes and
+/// WebSocket connections on one port, the `@connections` management API on a loopback-only
+/// port of its own.
 #[derive(Parser)]
 #[command(name = "thanotopolis-local", version)]
 struct Args {
@@ -14,6 +15,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "THANOTOPOLIS_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
+    /// Loopback port of the `@connections` management API (0: any free port).
+    #[arg(long, env = "THANOTOPOLIS_MANAGEMENT_PORT", default_value_t = 0)]
+    management_port: u16,
     #[command(flatten)]
     store: StoreArgs,
     /// Print the OpenAPI document (what `/api/openapi.json` serves) and exit.
@@ -36,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let auth = local_auth_settings(&args.store.data_dir.join("jwt-secret"))?;
     let gateway = start(GatewayConfig {
         bind: SocketAddr::new(args.host, args.port),
+        management_port: args.management_port,
         store: settings,
         auth,
         llm: thanotopolis_llm::LlmSettings::from_env(),
@@ -53,8 +58,8 @@ async fn main() -> anyhow::Result<()> {
         gateway.ws_url()
     );
     println!(
-        "  @connections  {}/@connections/CONNECTION_ID",
-        gateway.rest_url()
+        "  @connections  {}/@connections/CONNECTION_ID (loopback only)",
+        gateway.management_url()
     );
     println!("  health        {}/health", gateway.rest_url());
     println!("  OpenAPI       {}{OPENAPI_PATH}", gateway.rest_url());

@@ -19,8 +19,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use thanotopolis_realtime::{RealtimeState, MAX_FRAME_BYTES};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
+
+/// `$default` events one socket may have in flight; further frames wait (the socket is not
+/// read meanwhile), as a flood from one client must not starve the others.
+pub const MAX_IN_FLIGHT_PER_SOCKET: usize = 8;
+/// `$default` events all sockets together may have in flight.
+pub const MAX_IN_FLIGHT_EVENTS: usize = 128;
 
 /// API Gateway's WebSocket limits.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +64,7 @@ pub(crate) struct Gateway {
     /// `host:port` as API Gateway's `domainName`.
     domain: String,
     limits: Limits,
+    in_flight: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -67,6 +74,7 @@ impl Gateway {
             sockets: Arc::default(),
             domain,
             limits,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT_EVENTS)),
         }
     }
 
@@ -275,6 +283,7 @@ async fn session(
 
     let deadline = Instant::now() + gw.limits.max_lifetime;
     let mut writer = writer;
+    let mine = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_SOCKET));
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(gw.limits.idle_timeout, stream.next()) => next,
@@ -310,9 +319,17 @@ async fn session(
         let mut event = gw.event("$default", &id, connected_at);
         event.body = Some(body);
         event.is_base64_encoded = base64;
+        // Closed semaphores never happen (they are never closed): a permit always comes.
+        let (Ok(own), Ok(all)) = (
+            mine.clone().acquire_owned().await,
+            gw.in_flight.clone().acquire_owned().await,
+        ) else {
+            break;
+        };
         let gw = gw.clone();
         tokio::spawn(async move {
             gw.dispatch(event).await;
+            drop((own, all));
         });
     }
 

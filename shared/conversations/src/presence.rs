@@ -65,12 +65,16 @@ impl Connection {
         if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
             item.extend(map);
         }
-        // Index keys are strings (the by_conversation and by_tenant indexes).
+        // Index keys are strings (the by_conversation and by_tenant_user indexes).
         item.insert(
             "conversation_id".into(),
             self.conversation_id.to_string().into(),
         );
         item.insert("tenant_id".into(), self.tenant_id.to_string().into());
+        item.insert(
+            "user_connected_at".into(),
+            format!("{}{}", user_prefix(self.user.user_id), self.connected_at).into(),
+        );
         item
     }
 }
@@ -161,6 +165,40 @@ pub async fn seen(app: &AppState, connection_id: &str, at: &str) -> StoreResult<
         Ok(_) | Err(thanotopolis_store::StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Sort-key prefix of one user's rows in the `by_tenant_user` index.
+fn user_prefix(user_id: Uuid) -> String {
+    format!("{user_id}#")
+}
+
+/// Closes every socket of a user and deletes their rows at once: for a user who was
+/// deactivated, removed, or logged out everywhere. One index query, then one close and one
+/// delete per socket. Returns how many sockets were ended.
+pub async fn end_user_sockets(app: &AppState, tenant_id: Uuid, user_id: Uuid) -> ApiResult<usize> {
+    let query = Query::new(tenant_id.to_string())
+        .on(Index::Gsi2)
+        .begins_with(user_prefix(user_id));
+    let rows = query_all(app.stores.connections.as_ref(), &query).await?;
+    let mut ended = 0;
+    for row in rows {
+        let Some(id) = row.get("connection_id").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        match &app.sockets {
+            Some(closer) => {
+                if let Err(e) = closer.close(id).await {
+                    tracing::warn!(connection_id = %id, error = %e, "cannot close socket");
+                }
+            }
+            None => {
+                tracing::warn!(connection_id = %id, "no socket closer configured; row deleted only")
+            }
+        }
+        forget(app, id).await?;
+        ended += 1;
+    }
+    Ok(ended)
 }
 
 pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {

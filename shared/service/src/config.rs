@@ -116,6 +116,31 @@ pub struct AuthSettings {
     /// How long after a rotation the rotated refresh token may be presented again (a client
     /// that lost the response) before that counts as reuse and revokes the session.
     pub refresh_reuse_grace: std::time::Duration,
+    pub login_limits: LoginLimits,
+}
+
+/// How many failed logins are tolerated per window before the next attempt is refused
+/// without a password check: `LOGIN_FAILURES_PER_EMAIL` (10), `LOGIN_FAILURES_PER_ADDRESS`
+/// (100), `LOGIN_FAILURE_WINDOW_SECONDS` (900).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub per_email: u64,
+    pub per_address: u64,
+    pub window: std::time::Duration,
+}
+
+impl LoginLimits {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(LoginLimits {
+            per_email: number_env("LOGIN_FAILURES_PER_EMAIL", 10, 1)?,
+            per_address: number_env("LOGIN_FAILURES_PER_ADDRESS", 100, 1)?,
+            window: std::time::Duration::from_secs(number_env(
+                "LOGIN_FAILURE_WINDOW_SECONDS",
+                900,
+                1,
+            )?),
+        })
+    }
 }
 
 /// The shortest HS256 secret accepted: 256 bits, the hash's output size (RFC 7518 §3.2).
@@ -128,13 +153,15 @@ impl std::fmt::Debug for AuthSettings {
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("login_limits", &self.login_limits)
             .finish()
     }
 }
 
 impl AuthSettings {
     /// Settings with `secret`, refused when it is shorter than [`MIN_JWT_SECRET_BYTES`];
-    /// lifetimes from the environment (`REFRESH_REUSE_GRACE_SECONDS`, default 10, too).
+    /// lifetimes, the refresh grace (`REFRESH_REUSE_GRACE_SECONDS`, default 10) and the login
+    /// limits from the environment.
     pub fn with_secret(secret: Vec<u8>) -> Result<Self, String> {
         if secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(format!(
@@ -154,6 +181,7 @@ impl AuthSettings {
                 10,
                 0,
             )?),
+            login_limits: LoginLimits::from_env()?,
         })
     }
 

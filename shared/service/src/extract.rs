@@ -1,6 +1,7 @@
-//! Path and query extractors whose rejections are the API's own errors: a malformed query
-//! (a negative `page_size`, `hours=1e9`, a repeated key) or path (invalid UTF-8) is a 422
-//! `{"detail": ...}` like every other invalid input, never axum's `400 text/plain`.
+//! Request extractors: path and query input whose rejections are the API's own errors (a
+//! malformed query — a negative `page_size`, `hours=1e9`, a repeated key — or path, invalid
+//! UTF-8, is a 422 `{"detail": ...}` like every other invalid input, never axum's
+//! `400 text/plain`), and the client's address.
 
 use crate::{ApiError, FieldError};
 use axum::extract::FromRequestParts;
@@ -36,4 +37,29 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 
 fn invalid(loc: &str, message: String) -> ApiError {
     ApiError::Validation(vec![FieldError::new(&[loc], "value_error", message)])
+}
+
+/// The address the request came from: API Gateway's `sourceIp` inside Lambda, the peer's
+/// address locally. Never a client-supplied header (`X-Forwarded-For` can say anything).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        let from_gateway = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+            Some(RequestContext::WebSocket(ctx)) => ctx.identity.source_ip.clone(),
+            _ => None,
+        };
+        let from_peer = || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        };
+        Ok(ClientAddress(from_gateway.or_else(from_peer)))
+    }
 }

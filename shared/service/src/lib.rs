@@ -22,9 +22,9 @@ mod state;
 pub mod telemetry;
 
 pub use error::{ApiError, ApiResult, FieldError};
-pub use extract::{Path, Query};
+pub use extract::{ClientAddress, Path, Query};
 pub use json::{from_json, json_depth, Json, MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH};
-pub use state::{AppState, Stores};
+pub use state::{AppState, SocketCloser, Stores};
 
 /// Adds the contract's answers for unknown paths (404 `Not Found`) and methods (405).
 pub fn with_fallbacks(router: axum::Router) -> axum::Router {

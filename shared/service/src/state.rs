@@ -65,6 +65,15 @@ impl Stores {
     }
 }
 
+/// Closes live WebSocket connections (API Gateway's `DeleteConnection`): the seam through which
+/// a function that locks a user out ends their sockets at once. Implemented by
+/// `thanotopolis_sockets::Poster`.
+#[async_trait::async_trait]
+pub trait SocketCloser: Send + Sync {
+    /// Closes one connection; one that is already gone is not an error.
+    async fn close(&self, connection_id: &str) -> Result<(), String>;
+}
+
 /// Everything a request handler may use, built once per process (per Lambda cold start).
 #[derive(Clone)]
 pub struct AppState {
@@ -72,6 +81,8 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     /// When this process started, for `/status` uptime.
     pub started: Instant,
+    /// Where sockets are closed; `None` in functions that never close any.
+    pub sockets: Option<Arc<dyn SocketCloser>>,
 }
 
 impl AppState {
@@ -80,6 +91,12 @@ impl AppState {
             stores,
             auth: Arc::new(auth),
             started: Instant::now(),
+            sockets: None,
         }
+    }
+
+    pub fn with_socket_closer(mut self, closer: Arc<dyn SocketCloser>) -> Self {
+        self.sockets = Some(closer);
+        self
     }
 }

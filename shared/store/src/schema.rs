@@ -54,9 +54,9 @@ pub static CONNECTIONS_TABLE: TableSchema = TableSchema {
             sort_key: "connected_at",
         },
         IndexSchema {
-            name: "by_tenant",
+            name: "by_tenant_user",
             partition_key: "tenant_id",
-            sort_key: "connected_at",
+            sort_key: "user_connected_at",
         },
     ],
     ttl_attribute: "expires_at",

@@ -179,6 +179,38 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Which of `user_ids` (users of one tenant, as recorded in connection rows written at
+/// `$connect` after their token was verified) are active members of an active tenant now: the
+/// recipients a fan-out may deliver to. One batch read.
+pub async fn active_users(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_ids: &[Uuid],
+) -> ApiResult<std::collections::HashSet<Uuid>> {
+    let scope = TenantScope::trusted(tenant_id);
+    let tenant_key = keys::tenant(&scope);
+    let mut wanted: Vec<_> = user_ids.iter().map(|id| keys::user(&scope, *id)).collect();
+    wanted.push(tenant_key.clone());
+    let items = state.stores.main.batch_get(&wanted).await?;
+    let tenant_active = items.iter().any(|i| {
+        MAIN_TABLE.key_of(i).ok().as_ref() == Some(&tenant_key)
+            && i.get("is_active").and_then(|v| v.as_bool()) == Some(true)
+    });
+    if !tenant_active {
+        return Ok(Default::default());
+    }
+    let users: Vec<UserRecord> = crate::records::readable(
+        items
+            .into_iter()
+            .filter(|i| MAIN_TABLE.key_of(i).ok().as_ref() != Some(&tenant_key)),
+    );
+    Ok(users
+        .into_iter()
+        .filter(|u| u.is_active)
+        .map(|u| u.id)
+        .collect())
+}
+
 /// Every later log line of the request (or WebSocket event) names its tenant and user.
 fn record_in_span(tenant_id: Uuid, user_id: Uuid) {
     let span = tracing::Span::current();

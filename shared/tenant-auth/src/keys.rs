@@ -62,6 +62,12 @@ pub fn refresh_token(token_hash: &str) -> Key {
     Key::new(format!("REFRESH#{token_hash}"), "REFRESH")
 }
 
+/// Global: failed logins in one fixed window, for one e-mail address (by the SHA-256 of the
+/// address, so no address without an account is ever stored) or one client address.
+pub fn login_failures(subject: &str, window: i64) -> Key {
+    Key::new(format!("LOGINFAIL#{subject}"), format!("WINDOW#{window}"))
+}
+
 /// Index values (`gsi1`/`gsi2` attributes) and the queries that read them.
 pub mod index {
     use super::*;
@@ -135,7 +141,8 @@ pub fn tenant_agent(scope: &TenantScope, agent_type: &str) -> Key {
     )
 }
 
-/// Global: claims an agent type (types are unique across all agents).
+/// Global: claims the type of a free agent (unique across all agents; a proprietary agent's
+/// type is unique within its organization by its own key, [`tenant_agent`]).
 pub fn agent_type_claim(agent_type: &str) -> Key {
     Key::new(format!("AGENTTYPE#{agent_type}"), "AGENTTYPE")
 }

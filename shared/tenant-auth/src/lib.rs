@@ -15,6 +15,7 @@ pub mod accounts;
 mod caller;
 mod hs256;
 pub mod keys;
+pub mod login_limits;
 pub mod operator;
 pub mod password;
 pub mod policy;
@@ -26,7 +27,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod validate;
 
-pub use caller::{Caller, TokenCaller};
+pub use caller::{active_users, Caller, TokenCaller};
 pub use records::{TenantRecord, UserRecord};
 pub use role::Role;
 pub use scope::TenantScope;

@@ -1,11 +1,16 @@
-//! Posting frames to sockets through the API Gateway management API
-//! (`POST /@connections/{id}`), exactly as in AWS; the local gateway implements the same API.
+//! Live WebSocket connections as API Gateway holds them: posting frames to a socket
+//! (`POST /@connections/{id}`) and closing one (`DELETE /@connections/{id}`) through the
+//! management API, exactly as in AWS; the local gateway implements the same API. Any function
+//! that must end sockets (deactivation, logout) uses [`Poster`] through the
+//! [`SocketCloser`] seam of its `AppState`.
 
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
 use serde::Serialize;
 use std::sync::OnceLock;
+use thanotopolis_service::SocketCloser;
 
 /// Where the management API lives.
 #[derive(Clone, Debug)]
@@ -90,4 +95,52 @@ impl Poster {
             },
         }
     }
+}
+
+impl Poster {
+    /// Closes one connection; one that is already gone is not an error.
+    pub async fn close(
+        &self,
+        event: (Option<&str>, Option<&str>),
+        connection_id: &str,
+    ) -> Result<(), PostError> {
+        let result = self
+            .client(event)?
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteConnectionError::GoneException(_) => Ok(()),
+                other => Err(PostError::Failed(other.to_string())),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SocketCloser for Poster {
+    async fn close(&self, connection_id: &str) -> Result<(), String> {
+        Poster::close(self, (None, None), connection_id)
+            .await
+            .map_err(|e| match e {
+                PostError::Gone => "gone".into(),
+                PostError::Failed(m) => m,
+            })
+    }
+}
+
+/// The socket closer of a REST function: a [`Poster`] on `WEBSOCKET_MANAGEMENT_ENDPOINT` (set
+/// by the template), or `None` without it (REST events do not name the WebSocket API).
+pub fn closer_from_env() -> Result<Option<std::sync::Arc<dyn SocketCloser>>, String> {
+    let ManagementEndpoint::Fixed(url) = ManagementEndpoint::from_env() else {
+        return Ok(None);
+    };
+    let sdk = thanotopolis_service::aws::sdk_config(thanotopolis_service::aws::Roots::Aws)?;
+    Ok(Some(std::sync::Arc::new(Poster::new(
+        &sdk,
+        ManagementEndpoint::Fixed(url),
+    ))))
 }
