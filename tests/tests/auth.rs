@@ -429,7 +429,8 @@ async fn forged_and_misused_tokens_are_refused(backend: Backend) {
     let (status, body) = app.get("/api/auth/me", None).await;
     assert_eq!(
         (status, body["detail"].as_str()),
-        (403, Some("Not authenticated"))
+        (401, Some("Not authenticated")),
+        "a missing token is a 401, with WWW-Authenticate (not the old system's 403)"
     );
     let res = app
         .http
@@ -438,7 +439,8 @@ async fn forged_and_misused_tokens_are_refused(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 403);
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
     let (status, body) = app
         .post(
             "/api/auth/refresh",

@@ -267,7 +267,7 @@ async fn vanished_sockets_are_dropped_and_stats_are_honest(backend: Backend) {
     assert_eq!(ws["active_connections"]["by_conversation"][&conv], 1);
     assert_eq!(
         app.get("/api/ws/stats", None).await.0,
-        403,
+        401,
         "not open to anonymous callers"
     );
 }

@@ -164,7 +164,11 @@ async fn live_streaming_gets_a_short_lived_token(backend: Backend) {
     ] {
         assert!(url.contains(p), "{p} in {url}");
     }
-    assert_eq!(app.post("/api/stt/token", None, json!({})).await.0, 403);
+    assert_eq!(
+        app.post("/api/stt/token", None, json!({})).await.0,
+        401,
+        "no token, no Deepgram grant"
+    );
 }
 
 async fn missing_or_failing_deepgram_is_said_plainly(backend: Backend) {

@@ -75,6 +75,8 @@ pub async fn recent(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     metric_type: Option<String>,
+    /// 1 to 168 (default 24).
+    #[param(minimum = 1, maximum = 168)]
     hours: Option<i64>,
 }
 

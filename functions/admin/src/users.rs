@@ -16,7 +16,11 @@ use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<usize>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<usize>,
     tenant_id: Option<String>,
     role: Option<String>,

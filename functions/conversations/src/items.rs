@@ -23,21 +23,24 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// Messages to skip from the oldest.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 2147483647)]
     skip: Option<String>,
     /// Page size; without it, the whole history.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 2147483647)]
     limit: Option<String>,
     /// The `X-Next-Cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// Largest `skip` and `limit` (the document's int32 maximum).
+const MAX_PAGING: usize = i32::MAX as usize;
+
 fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>> {
     raw.map(|s| match s.parse::<usize>() {
-        Ok(n) if n >= min => Ok(n),
+        Ok(n) if (min..=MAX_PAGING).contains(&n) => Ok(n),
         _ => Err(ApiError::invalid(
             &["query", field],
-            format!("Input should be a whole number of at least {min}"),
+            format!("Input should be a whole number from {min} to {MAX_PAGING}"),
         )),
     })
     .transpose()

@@ -39,28 +39,31 @@ const MAX_PAGE_SIZE: usize = 100;
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(
-        list,
-        create,
-        search,
-        by_id,
-        update,
-        remove,
-        items::list_messages,
-        items::post_message,
-        items::clear_messages,
-        items::message,
-        items::delete_message,
-        items::agents,
-        items::attach_agent,
-        items::detach_agent,
-        items::add_participant,
-        items::export,
-        items::stats,
-        active_users,
-        websocket_stats,
-        ws_stats,
-    ))]
+    #[openapi(
+        components(schemas(ConversationStatus)),
+        paths(
+            list,
+            create,
+            search,
+            by_id,
+            update,
+            remove,
+            items::list_messages,
+            items::post_message,
+            items::clear_messages,
+            items::message,
+            items::delete_message,
+            items::agents,
+            items::attach_agent,
+            items::detach_agent,
+            items::add_participant,
+            items::export,
+            items::stats,
+            active_users,
+            websocket_stats,
+            ws_stats,
+        )
+    )]
     struct Doc;
     openapi::part(
         <Doc as utoipa::OpenApi>::openapi(),
@@ -327,10 +330,10 @@ fn default_title(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// 1-based page (default 1).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     page: Option<String>,
     /// 1 to 100 (default 20).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     page_size: Option<String>,
     /// Only conversations with this status.
     status: Option<ConversationStatus>,

@@ -67,7 +67,7 @@ pub async fn update(
 /// `DELETE /api/organizations/{org_id}/users/{user_id}`: a soft delete (deactivation).
 #[utoipa::path(delete, path = "/api/organizations/{org_id}/users/{user_id}", summary = "Deactivates a member (org_admin+)",
     params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, description = "You cannot deactivate yourself", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,

@@ -74,6 +74,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                     "Request body exceeds {MAX_JSON_BODY_BYTES} bytes"
                 ))
             })?;
+        // Every body is an object: serde would also fill a struct from an array (`[null]`).
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                &["body"],
+                "model_attributes_type",
+                "Input should be a JSON object",
+            )]));
+        }
         from_json(&body, "body").map(Json)
     }
 }

