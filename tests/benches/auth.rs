@@ -1,6 +1,8 @@
 //! Auth endpoints through the local gateway on the embedded store: p50/p99 latency of login
-//! (argon2-bound), me and refresh, and the store round trips each endpoint makes (counted in
-//! the store layer). Run: `cargo bench -p thanotopolis-tests --bench auth`.
+//! (argon2-bound), me and refresh, the store round trips each endpoint makes (counted in the
+//! store layer), and a burst of concurrent logins: its wall time and how much the process's
+//! peak resident memory grows (argon2 takes 19 MiB per hash in flight).
+//! Run: `cargo bench -p thanotopolis-tests --bench auth`.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -16,6 +18,39 @@ fn report(name: &str, mut samples: Vec<Duration>, trips: f64) {
         "{name:<24} p50 {:>8.2} ms   p99 {:>8.2} ms   store round trips {trips:.1}",
         percentile(&samples, 0.5).as_secs_f64() * 1e3,
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+/// A `/proc/self/status` figure in MiB (Linux).
+fn status_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// `BURST` logins at once: wall time, and the growth of peak resident memory.
+async fn login_burst(app: &TestApp, body: &serde_json::Value) {
+    const BURST: usize = 48;
+    // Resets the peak (VmHWM) to the current resident size (Linux >= 4.0).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let resident = status_mib("VmRSS:");
+    let t = Instant::now();
+    let answers = futures::future::join_all(
+        (0..BURST).map(|_| app.post("/api/auth/login", None, body.clone())),
+    )
+    .await;
+    let wall = t.elapsed();
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    println!(
+        "{BURST} concurrent logins      wall {:>8.1} ms   resident before {resident:.1} MiB, peak during {:.1} MiB (+{:.1} MiB)",
+        wall.as_secs_f64() * 1e3,
+        status_mib("VmHWM:"),
+        status_mib("VmHWM:") - resident,
     );
 }
 
@@ -77,4 +112,5 @@ async fn main() {
     println!(
         "POST /api/auth/register            store round trips {register_trips} (access-code lookup + 1 transaction)"
     );
+    login_burst(&app, &login_body).await;
 }

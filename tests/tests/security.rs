@@ -13,6 +13,15 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A new conversation of `user`'s; its id.
+async fn new_conversation(app: &TestApp, user: &TestUser) -> String {
+    let (status, conv) = app
+        .post("/api/conversations", user.token(), json!({ "title": "t" }))
+        .await;
+    assert_eq!(status, 200, "{conv}");
+    conv["id"].as_str().unwrap().to_string()
+}
+
 async fn refresh(app: &TestApp, token: &Value) -> (u16, Value) {
     app.post("/api/auth/refresh", None, json!({ "refresh_token": token }))
         .await
@@ -277,15 +286,7 @@ async fn deeply_nested_input_is_refused_everywhere(backend: Backend) {
     let root = app
         .member_with_role(&org, thanotopolis_tenant_auth::Role::SuperAdmin)
         .await;
-    let (status, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "t" }),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let id = conv["id"].as_str().unwrap();
+    let id = &new_conversation(&app, &org.admin).await;
     let messages = format!("/api/conversations/{id}/messages");
     for levels in [16, 126, 5000] {
         let (status, body) = post_raw(
@@ -340,18 +341,40 @@ async fn deeply_nested_input_is_refused_everywhere(backend: Backend) {
     assert_eq!(status, 200);
 }
 
+/// A stored conversation that cannot be read any more (an older version's, or damaged) fails
+/// no list of the others, and can still be deleted.
+async fn an_unreadable_item_blocks_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let broken = new_conversation(&app, &org.admin).await;
+    let fine = new_conversation(&app, &org.admin).await;
+    let store = app.gateway.app.stores.main.clone();
+    let key = thanotopolis_store::Key::new(format!("TENANT#{}#CONV#{broken}", org.id), "META");
+    let mut item = store.get(&key).await.unwrap().expect("the META item");
+    item.insert("members".into(), json!("not a list"));
+    store.put(item, None).await.unwrap();
+
+    let (status, list) = app.get("/api/conversations", org.admin.token()).await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, [fine.as_str()], "the readable one is listed");
+    let (status, body) = app
+        .delete(&format!("/api/conversations/{broken}"), org.admin.token())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(store.get(&key).await.unwrap(), None);
+}
+
 /// A cursor that this query did not issue is a 422 with a JSON detail, never a 500.
 async fn crafted_cursors_are_a_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "t" }),
-        )
-        .await;
-    let id = conv["id"].as_str().unwrap();
+    let id = &new_conversation(&app, &org.admin).await;
     let encode = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
     for cursor in [
         encode(json!({})),
@@ -376,17 +399,8 @@ async fn active_users_needs_membership(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
     let colleague = app.join(&org).await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "private" }),
-        )
-        .await;
-    let path = format!(
-        "/api/conversations/{}/active-users",
-        conv["id"].as_str().unwrap()
-    );
+    let conv = new_conversation(&app, &org.admin).await;
+    let path = format!("/api/conversations/{conv}/active-users");
     let (status, body) = app.get(&path, colleague.token()).await;
     assert_eq!(
         (status, body["detail"].as_str()),
@@ -456,14 +470,7 @@ async fn every_rejection_is_json(backend: Backend) {
     let root = app
         .member_with_role(&org, thanotopolis_tenant_auth::Role::SuperAdmin)
         .await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "t" }),
-        )
-        .await;
-    let conv = conv["id"].as_str().unwrap().to_string();
+    let conv = new_conversation(&app, &org.admin).await;
     for (method, path) in [
         ("GET", "/api/admin/users?page_size=-1".to_string()),
         ("GET", "/api/admin/users?page=x".to_string()),
@@ -508,14 +515,7 @@ async fn every_rejection_is_json(backend: Backend) {
 async fn exports_carry_the_sender_type(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "t" }),
-        )
-        .await;
-    let id = conv["id"].as_str().unwrap();
+    let id = &new_conversation(&app, &org.admin).await;
     let (status, _) = app
         .post(
             &format!("/api/conversations/{id}/messages"),
@@ -788,6 +788,7 @@ on_both_backends!(
     role_and_status_rules_hold_on_every_route,
     every_rejection_is_json,
     exports_carry_the_sender_type,
+    an_unreadable_item_blocks_nothing,
     deeply_nested_input_is_refused_everywhere,
     crafted_cursors_are_a_422,
     registration_needs_the_access_code,

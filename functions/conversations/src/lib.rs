@@ -559,14 +559,13 @@ async fn remove(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("conversation_id", &raw)?;
-    let conversation =
-        conversations::open_to_manage(state.stores.main.as_ref(), &caller, id, "delete it").await?;
     let store = state.stores.main.as_ref();
+    let id = conversations::open_to_delete(store, &caller, id).await?;
     let scope = caller.scope();
     match store
         .transact(vec![
             Write::Delete {
-                key: keys::conversation(&scope, conversation.id),
+                key: keys::conversation(&scope, id),
                 condition: Some(Condition::Exists),
             },
             Write::Update {
@@ -583,12 +582,7 @@ async fn remove(
         }
         Err(e) => return Err(e.into()),
     }
-    items::delete_partition(
-        &state,
-        &keys::conversation_partition(&scope, conversation.id),
-        None,
-    )
-    .await?;
+    items::delete_partition(&state, &keys::conversation_partition(&scope, id), None).await?;
     Ok(Json(
         json!({ "status": "success", "message": "Conversation deleted successfully" }),
     ))

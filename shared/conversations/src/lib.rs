@@ -42,10 +42,30 @@ pub async fn open(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<Con
     let conversation = load(store, caller, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
-    if !conversation.members.contains(&caller.user_id()) {
-        return Err(ApiError::forbidden("Access denied"));
-    }
+    require_member(caller, &conversation)?;
     Ok(conversation)
+}
+
+fn require_member(caller: &Caller, conversation: &ConversationRecord) -> ApiResult<()> {
+    if conversation.members.contains(&caller.user_id()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Access denied"))
+    }
+}
+
+fn require_manager(
+    caller: &Caller,
+    conversation: &ConversationRecord,
+    action: &str,
+) -> ApiResult<()> {
+    if may_manage(caller, conversation) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "Only the conversation's creator or an organization admin can {action}"
+        )))
+    }
 }
 
 /// The conversation in the caller's tenant, without a membership check.
@@ -75,12 +95,31 @@ pub async fn open_to_manage(
     action: &str,
 ) -> ApiResult<ConversationRecord> {
     let conversation = open(store, caller, id).await?;
-    if !may_manage(caller, &conversation) {
-        return Err(ApiError::forbidden(format!(
-            "Only the conversation's creator or an organization admin can {action}"
-        )));
-    }
+    require_manager(caller, &conversation, action)?;
     Ok(conversation)
+}
+
+/// The id of a conversation the caller may delete: as [`open_to_manage`], except that a
+/// conversation whose stored item cannot be read any more (written by an older version, or
+/// damaged) can still be deleted, by an org_admin or above, so nothing stored can block
+/// its own removal.
+pub async fn open_to_delete(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<Uuid> {
+    let item = store
+        .get(&keys::conversation(&caller.scope(), id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+    match from_item::<ConversationRecord>(item) {
+        Ok(conversation) => {
+            require_member(caller, &conversation)?;
+            require_manager(caller, &conversation, "delete it")?;
+            Ok(conversation.id)
+        }
+        Err(e) => {
+            tracing::error!(conversation_id = %id, error = %e, "deleting an unreadable conversation");
+            thanotopolis_tenant_auth::policy::require_org_admin(caller)?;
+            Ok(id)
+        }
+    }
 }
 
 /// Applies `change` to the conversation with optimistic concurrency: the write holds only if
