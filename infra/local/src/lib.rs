@@ -191,7 +191,8 @@ pub async fn start_with_limits(
     .layer(axum::middleware::from_fn_with_state(
         gateway.clone(),
         sockets::upgrade,
-    ));
+    ))
+    .layer(axum::middleware::from_fn(record_peer));
 
     let (shutdown, signal) = watch::channel(false);
     let stopped = |mut signal: watch::Receiver<bool>| async move {
@@ -228,6 +229,17 @@ pub async fn start_with_limits(
         shutdown,
         tasks: vec![client_task, management_task],
     })
+}
+
+/// Records each request's TCP peer as the functions read it (API Gateway's `sourceIp` in AWS).
+async fn record_peer(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    req.extensions_mut()
+        .insert(thanotopolis_service::PeerAddress(peer.ip()));
+    next.run(req).await
 }
 
 /// How long API Gateway lets a WebSocket connection idle, and live at most.

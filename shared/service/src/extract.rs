@@ -40,9 +40,15 @@ fn invalid(loc: &str, message: String) -> ApiError {
 }
 
 /// The address the request came from: API Gateway's `sourceIp` inside Lambda, the peer's
-/// address locally. Never a client-supplied header (`X-Forwarded-For` can say anything).
+/// address locally ([`PeerAddress`]). Never a client-supplied header (`X-Forwarded-For` can
+/// say anything).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientAddress(pub Option<String>);
+
+/// The TCP peer of a request, as a server that accepts connections itself (the local
+/// gateway) records it in the request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddress(pub std::net::IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -57,8 +63,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
         let from_peer = || {
             parts
                 .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
+                .get::<PeerAddress>()
+                .map(|p| p.0.to_string())
         };
         Ok(ClientAddress(from_gateway.or_else(from_peer)))
     }
