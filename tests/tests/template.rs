@@ -137,6 +137,38 @@ fn function_binaries() -> BTreeSet<String> {
     bins
 }
 
+/// Function crates are entry points: what two of them share lives in `shared/`, so no function
+/// crate depends on another.
+#[test]
+fn no_function_crate_depends_on_another() {
+    let manifests: Vec<(String, String)> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .map(|entry| {
+            let text = std::fs::read_to_string(entry.expect("dir entry").path().join("Cargo.toml"))
+                .expect("function manifest");
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("name = \""))
+                .expect("package name")
+                .trim_end_matches('"')
+                .to_string();
+            (name, text)
+        })
+        .collect();
+    for (name, text) in &manifests {
+        let dependencies = text.split("[dependencies]").nth(1).unwrap_or_default();
+        for (other, _) in manifests.iter().filter(|(other, _)| other != name) {
+            assert!(
+                !dependencies
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{other}."))
+                        || l.starts_with(&format!("{other} "))),
+                "{name} depends on the function crate {other}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_function_crate_is_deployed_once_with_a_unique_binary() {
     let t = template();

@@ -122,7 +122,7 @@ pub async fn post_message(
     )
     .await?;
     if let Some(realtime) = replies.0 {
-        thanotopolis_realtime::reply_to_message(
+        thanotopolis_agent_runtime::reply_to_message(
             &realtime,
             &caller,
             &conversation,

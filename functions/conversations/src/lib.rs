@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use thanotopolis_agent_runtime::RealtimeState;
 use thanotopolis_conversations::{
     self as conversations, ConversationRecord, ConversationStatus, Participant,
 };
-use thanotopolis_realtime::RealtimeState;
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};

@@ -7,10 +7,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let llm = thanotopolis_llm::LlmSettings::from_env()
         .map(thanotopolis_llm::LlmClient::new)
         .transpose()?;
-    let replies = std::sync::Arc::new(thanotopolis_realtime::RealtimeState::new(
+    let replies = std::sync::Arc::new(thanotopolis_agent_runtime::RealtimeState::new(
         state.clone(),
         &sdk,
-        thanotopolis_realtime::ManagementEndpoint::from_env(),
+        thanotopolis_agent_runtime::ManagementEndpoint::from_env(),
         llm,
     ));
     thanotopolis_service::lambda::serve(thanotopolis_conversations_api::router(

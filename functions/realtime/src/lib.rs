@@ -5,15 +5,15 @@
 //! handshake), `$disconnect` (best effort: AWS may never send it) and `$default` (one client
 //! frame). It answers by posting through the API Gateway management API ([`Poster`]). Every
 //! live socket has a row in the connections table with a TTL, so nothing depends on
-//! `$disconnect` arriving.
+//! `$disconnect` arriving. This crate only routes events; what a message sets off (the agent
+//! pipeline, fan-out, the frames) lives in `thanotopolis-agent-runtime`.
 
-mod fanout;
-pub mod frames;
-pub mod pipeline;
-
-pub use fanout::MAX_IN_FLIGHT;
+pub use thanotopolis_agent_runtime::{
+    frames, ManagementEndpoint, PostError, Poster, RealtimeState, MAX_FRAME_BYTES, MAX_IN_FLIGHT,
+};
 pub use thanotopolis_conversations::presence::CONNECTION_LIFETIME_SECS;
-pub use thanotopolis_sockets::{ManagementEndpoint, PostError, Poster};
+
+use thanotopolis_agent_runtime::{fanout, pipeline, EventEndpoint};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
@@ -21,67 +21,12 @@ use frames::ClientFrame;
 use serde_json::Value;
 use thanotopolis_conversations::presence::{self as connections, Connection, Person};
 use thanotopolis_conversations::{self as conversations, MessageInput};
-use thanotopolis_service::{ApiError, AppState};
+use thanotopolis_service::ApiError;
 use thanotopolis_tenant_auth::{accounts, Caller};
 use uuid::Uuid;
 
-/// API Gateway's largest WebSocket message.
-pub const MAX_FRAME_BYTES: usize = 128 * 1024;
-
 /// How many recent messages a `history` request returns.
 pub const HISTORY_MESSAGES: u32 = 50;
-
-/// What the WebSocket routes need, built once per cold start.
-pub struct RealtimeState {
-    pub app: AppState,
-    pub poster: Poster,
-    /// The language model, when one is configured.
-    pub llm: Option<thanotopolis_llm::LlmClient>,
-}
-
-impl RealtimeState {
-    pub fn new(
-        app: AppState,
-        sdk: &aws_types::SdkConfig,
-        endpoint: ManagementEndpoint,
-        llm: Option<thanotopolis_llm::LlmClient>,
-    ) -> Self {
-        RealtimeState {
-            app,
-            poster: Poster::new(sdk, endpoint),
-            llm,
-        }
-    }
-}
-
-/// The API Gateway domain and stage an event came through (where to post answers).
-pub(crate) struct EventEndpoint {
-    domain: Option<String>,
-    stage: Option<String>,
-}
-
-impl EventEndpoint {
-    fn as_pair(&self) -> (Option<&str>, Option<&str>) {
-        (self.domain.as_deref(), self.stage.as_deref())
-    }
-}
-
-/// Runs the agent pipeline for a message stored outside a WebSocket event (the REST
-/// `POST …/messages`): frames go to the conversation's open sockets through the configured
-/// management endpoint, and the reply is stored either way.
-pub async fn reply_to_message(
-    state: &RealtimeState,
-    caller: &Caller,
-    conversation: &conversations::ConversationRecord,
-    message: &conversations::MessageRecord,
-    mention: Option<String>,
-) {
-    let endpoint = EventEndpoint {
-        domain: None,
-        stage: None,
-    };
-    pipeline::respond(state, &endpoint, caller, conversation, message, mention).await;
-}
 
 /// Handles one API Gateway WebSocket event. Never fails: errors become status codes (for
 /// `$connect`) or `error` frames (for client frames), and are logged here.
@@ -110,10 +55,7 @@ async fn handle_event(
     let Some(connection_id) = ctx.connection_id.clone() else {
         return response(400, "missing connection id");
     };
-    let endpoint = EventEndpoint {
-        domain: ctx.domain_name.clone(),
-        stage: ctx.stage.clone(),
-    };
+    let endpoint = EventEndpoint::new(ctx.domain_name.clone(), ctx.stage.clone());
     match ctx.route_key.as_deref().unwrap_or("$default") {
         "$connect" => {
             let param = |name: &str| {

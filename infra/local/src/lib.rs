@@ -18,7 +18,7 @@ use aws_credential_types::Credentials;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use thanotopolis_realtime::{ManagementEndpoint, Poster, RealtimeState};
+use thanotopolis_agent_runtime::{ManagementEndpoint, Poster, RealtimeState};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_service::{AppState, Stores};
 use tokio::sync::watch;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use thanotopolis_realtime::{RealtimeState, MAX_FRAME_BYTES};
+use thanotopolis_agent_runtime::{RealtimeState, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 

@@ -30,7 +30,7 @@ pub enum ClientFrame {
 }
 
 /// Parses a client frame; the error is the `content` of the `error` frame to send back.
-pub(crate) fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
+pub fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
     let body = body.unwrap_or("");
     if body.len() > crate::MAX_FRAME_BYTES {
         return Err("Message too large");
@@ -46,7 +46,7 @@ pub(crate) fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
 }
 
 /// UTC now, RFC 3339 with `Z` (the original sent naive local-looking times: defect #13).
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     thanotopolis_tenant_auth::now_rfc3339()
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub const MAX_IN_FLIGHT: usize = 32;
 
 /// Posts `frame` to one connection; a 410 removes its row. Returns whether it was delivered.
-pub(crate) async fn send(
+pub async fn send(
     state: &RealtimeState,
     endpoint: &EventEndpoint,
     connection_id: &str,
@@ -41,7 +41,7 @@ pub(crate) async fn send(
 
 /// Sends `frame_for(recipient)` to every live socket of the conversation but `skip`.
 /// Returns how many sockets received it.
-pub(crate) async fn broadcast(
+pub async fn broadcast(
     state: &RealtimeState,
     endpoint: &EventEndpoint,
     conversation_id: Uuid,

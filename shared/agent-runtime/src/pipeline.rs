@@ -35,7 +35,7 @@ pub const MAX_USER_TEXT: usize = 8_000;
 
 /// Runs the pipeline for `message`; failures are reported to the conversation as `error`
 /// frames and logged here.
-pub(crate) async fn respond(
+pub async fn respond(
     state: &RealtimeState,
     endpoint: &EventEndpoint,
     caller: &Caller,

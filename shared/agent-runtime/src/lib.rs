@@ -1,0 +1,79 @@
+//! The live side of conversations, shared by the WebSocket function (`functions/realtime`) and
+//! the REST conversations function (a message posted over REST is answered the same way):
+//!
+//! - [`pipeline`]: which agent answers a message, its reply streamed token by token to every
+//!   socket, stored once, its model usage metered;
+//! - [`fanout`]: frames to a conversation's live sockets (never to an inactive user), through
+//!   the management API's [`Poster`];
+//! - [`frames`]: the WebSocket protocol's frames, both ways.
+//!
+//! It knows sockets only as connection rows and management-API posts; API Gateway events are
+//! the WebSocket function's business.
+
+pub mod fanout;
+pub mod frames;
+pub mod pipeline;
+
+pub use fanout::MAX_IN_FLIGHT;
+pub use thanotopolis_sockets::{ManagementEndpoint, PostError, Poster};
+
+use thanotopolis_conversations as conversations;
+use thanotopolis_service::AppState;
+use thanotopolis_tenant_auth::Caller;
+
+/// API Gateway's largest WebSocket message.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+
+/// What the live side needs, built once per cold start.
+pub struct RealtimeState {
+    pub app: AppState,
+    pub poster: Poster,
+    /// The language model, when one is configured.
+    pub llm: Option<thanotopolis_llm::LlmClient>,
+}
+
+impl RealtimeState {
+    pub fn new(
+        app: AppState,
+        sdk: &aws_types::SdkConfig,
+        endpoint: ManagementEndpoint,
+        llm: Option<thanotopolis_llm::LlmClient>,
+    ) -> Self {
+        RealtimeState {
+            app,
+            poster: Poster::new(sdk, endpoint),
+            llm,
+        }
+    }
+}
+
+/// The API Gateway domain and stage an event came through (where to post answers).
+pub struct EventEndpoint {
+    domain: Option<String>,
+    stage: Option<String>,
+}
+
+impl EventEndpoint {
+    /// The endpoint of an event that came through `domain` and `stage`.
+    pub fn new(domain: Option<String>, stage: Option<String>) -> Self {
+        EventEndpoint { domain, stage }
+    }
+
+    pub fn as_pair(&self) -> (Option<&str>, Option<&str>) {
+        (self.domain.as_deref(), self.stage.as_deref())
+    }
+}
+
+/// Runs the agent pipeline for a message stored outside a WebSocket event (the REST
+/// `POST …/messages`): frames go to the conversation's open sockets through the configured
+/// management endpoint, and the reply is stored either way.
+pub async fn reply_to_message(
+    state: &RealtimeState,
+    caller: &Caller,
+    conversation: &conversations::ConversationRecord,
+    message: &conversations::MessageRecord,
+    mention: Option<String>,
+) {
+    let endpoint = EventEndpoint::new(None, None);
+    pipeline::respond(state, &endpoint, caller, conversation, message, mention).await;
+}
