@@ -169,6 +169,38 @@ fn no_function_crate_depends_on_another() {
     }
 }
 
+/// Every `.rs` file below `dir`.
+fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("source dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Permissions are decided in one module: no other source reads the caller's role.
+#[test]
+fn roles_are_checked_only_in_the_policy_module() {
+    let policy = root().join("shared/tenant-auth/src/policy.rs");
+    let mut files = Vec::new();
+    for dir in ["functions", "shared", "infra"] {
+        sources(&root().join(dir), &mut files);
+    }
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| **f != policy)
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|text| text.contains(".role()")))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "role checks outside policy.rs: {offenders:?}"
+    );
+}
+
 #[test]
 fn every_function_crate_is_deployed_once_with_a_unique_binary() {
     let t = template();

@@ -12,7 +12,7 @@ use thanotopolis_service::Query;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Key, Query as StoreQuery};
-use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantScope};
+use thanotopolis_tenant_auth::{keys, policy, Caller, TenantScope};
 use time::{Duration, OffsetDateTime};
 
 const MAX_METRICS: usize = 100;
@@ -35,7 +35,7 @@ pub async fn recent(
         .into_iter()
         .map(|(s, _)| Some(s))
         .collect();
-    if caller.role() == Role::SuperAdmin {
+    if policy::sees_all_tenants(caller) {
         scopes.push(None);
     }
     let mut items = Vec::new();
@@ -155,14 +155,15 @@ pub async fn record(
             }
         }
     };
-    let scope = match (q.tenant_id.as_deref(), caller.role()) {
-        (Some(raw), _) => Some(
+    // No tenant named: a super_admin reports a system-wide metric, anyone else their own.
+    let scope = match q.tenant_id.as_deref() {
+        Some(raw) => Some(
             caller
                 .scope_for(parse_id("tenant_id", raw)?)
                 .ok_or_else(|| ApiError::not_found("Organization not found"))?,
         ),
-        (None, Role::SuperAdmin) => None,
-        (None, _) => Some(caller.scope()),
+        None if policy::sees_all_tenants(&caller) => None,
+        None => Some(caller.scope()),
     };
     let now = OffsetDateTime::now_utc();
     let at = thanotopolis_tenant_auth::format_rfc3339(now);

@@ -4,7 +4,7 @@ use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState};
 use thanotopolis_store::{Index, Query};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::{
-    keys, tenants as tenant_store, Caller, Role, TenantRecord, TenantScope,
+    keys, policy, tenants as tenant_store, Caller, TenantRecord, TenantScope,
 };
 
 /// The caller's own organization for an `admin`; every organization (or the one `filter`
@@ -25,7 +25,7 @@ pub async fn tenants(
             .ok_or_else(|| ApiError::not_found("Organization not found"))?;
         return Ok(vec![(scope, tenant)]);
     }
-    if caller.role() != Role::SuperAdmin {
+    if !policy::sees_all_tenants(caller) {
         return Ok(vec![(caller.scope(), caller.tenant().clone())]);
     }
     let query = Query::new(keys::index::TENANTS).on(Index::Gsi1);

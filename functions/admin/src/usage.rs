@@ -9,7 +9,7 @@ use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Query;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::{Index, Item, Query as StoreQuery};
-use thanotopolis_tenant_auth::{keys, policy, Caller, Role, TenantRecord, TenantScope};
+use thanotopolis_tenant_auth::{keys, policy, Caller, TenantRecord, TenantScope};
 use thanotopolis_usage::{global_totals, tenant_totals, UsageTotals};
 use time::{Date, Duration, OffsetDateTime};
 
@@ -118,7 +118,7 @@ pub async fn stats_for(
 ) -> ApiResult<Value> {
     let store = state.stores.main.as_ref();
     let (first, last) = window.days();
-    let totals = if caller.role() == Role::SuperAdmin && tenant.is_none() {
+    let totals = if policy::sees_all_tenants(caller) && tenant.is_none() {
         global_totals(store, &first, &last).await?
     } else {
         let mut sum = UsageTotals::default();
@@ -247,7 +247,7 @@ pub async fn recent(
 ) -> ApiResult<Vec<Value>> {
     let store = state.stores.main.as_ref();
     let mut items: Vec<Item> = Vec::new();
-    if caller.role() == Role::SuperAdmin {
+    if policy::sees_all_tenants(caller) {
         let today = OffsetDateTime::now_utc().date();
         for back in 0..30 {
             let q = StoreQuery::new(keys::index::usage_day(&day(today - Duration::days(back))))

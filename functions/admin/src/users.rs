@@ -70,7 +70,7 @@ pub async fn update(
     }
     let store = state.stores.main.as_ref();
     let not_found = || ApiError::not_found("User not found");
-    let (scope, target) = if caller.role() == Role::SuperAdmin {
+    let (scope, target) = if policy::sees_all_tenants(&caller) {
         let (found_scope, user) = operator::find_user(store, &UserRef::Id(id))
             .await
             .map_err(|_| not_found())?;

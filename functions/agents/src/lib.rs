@@ -14,7 +14,7 @@ use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{keys, policy, Caller, Role};
+use thanotopolis_tenant_auth::{keys, policy, Caller};
 
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -111,7 +111,7 @@ async fn create(
     Json(body): Json<CreateAgent>,
 ) -> ApiResult<Json<Value>> {
     policy::require_org_admin(&caller)?;
-    if body.is_free_agent && caller.role() != Role::SuperAdmin {
+    if body.is_free_agent && !policy::may_manage_free_agents(&caller) {
         return Err(ApiError::forbidden(
             "Only super admins can create free agents",
         ));
@@ -215,7 +215,7 @@ async fn editable(
     let id = parse_id("agent_id", raw)?;
     let agent = agents::find(state.stores.main.as_ref(), caller, id).await?;
     policy::require_org_admin(caller)?;
-    if agent.is_free_agent && caller.role() != Role::SuperAdmin {
+    if agent.is_free_agent && !policy::may_manage_free_agents(caller) {
         return Err(ApiError::forbidden(format!(
             "Only super admins can {verb} free agents"
         )));

@@ -10,7 +10,7 @@ use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{tenants, Caller, Role, TenantRecord, TenantScope};
+use thanotopolis_tenant_auth::{tenants, Caller, TenantRecord, TenantScope};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateOrganization)]
@@ -144,7 +144,6 @@ pub async fn by_subdomain(
         .await?
         .ok_or_else(not_found)?;
     let caller = Caller::from_request_parts(&mut parts, &state).await.ok();
-    let member =
-        caller.is_some_and(|c| c.scope().tenant_id() == tenant.id || c.role() == Role::SuperAdmin);
+    let member = caller.is_some_and(|c| c.scope_for(tenant.id).is_some());
     Ok(Json(tenant.short_response(member)))
 }

@@ -9,8 +9,8 @@ use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
-use thanotopolis_tenant_auth::accounts::{self, UserChanges};
-use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
+use thanotopolis_tenant_auth::accounts;
+use thanotopolis_tenant_auth::{policy, Caller, UserRecord};
 use uuid::Uuid;
 
 async fn target(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<UserRecord> {
@@ -45,7 +45,7 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
-    if id != caller.user_id() && caller.role() < Role::Admin {
+    if id != caller.user_id() && !policy::may_read_other_users(&caller) {
         return Err(ApiError::forbidden("Not authorized"));
     }
     Ok(Json(user.response()))
@@ -76,14 +76,12 @@ pub async fn set_role(
     let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
-    let role = Role::parse(&query.role).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
-    policy::check_role_change(&caller, id, user.role, role)?;
-    let changes = UserChanges {
-        role: Some(role),
-        ..UserChanges::default()
+    let change = accounts::UserPatch {
+        role: Some(query.role),
+        ..accounts::UserPatch::default()
     };
-    let updated =
-        accounts::update(state.stores.main.as_ref(), &caller.scope(), id, changes).await?;
+    let store = state.stores.main.as_ref();
+    let updated = accounts::change_by(store, &caller, &caller.scope(), &user, change).await?;
     Ok(Json(updated.response()))
 }
 
@@ -106,7 +104,7 @@ pub async fn delete(
     if id == caller.user_id() {
         return Err(ApiError::bad_request("Cannot delete your own account"));
     }
-    if user.role == Role::SuperAdmin && caller.role() != Role::SuperAdmin {
+    if !policy::may_touch(&caller, user.role) {
         return Err(ApiError::forbidden("Cannot delete super admin"));
     }
     policy::check_manage_user(&caller, id, user.role, "Cannot delete your own account")?;

@@ -7,7 +7,7 @@ use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
-use thanotopolis_tenant_auth::accounts::{self, UserChanges};
+use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::{policy, Caller, TenantScope, UserRecord};
 use uuid::Uuid;
 
@@ -77,12 +77,11 @@ pub async fn deactivate(
     policy::require_org_admin(&caller)?;
     let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
-    policy::check_manage_user(&caller, id, target.role, "You cannot deactivate yourself")?;
-    let changes = UserChanges {
+    let change = accounts::UserPatch {
         is_active: Some(false),
-        ..UserChanges::default()
+        ..accounts::UserPatch::default()
     };
-    accounts::update(state.stores.main.as_ref(), &scope, id, changes).await?;
+    accounts::change_by(state.stores.main.as_ref(), &caller, &scope, &target, change).await?;
     presence::end_user_sockets(&state, scope.tenant_id(), id).await?;
     Ok(Json(json!({ "message": "User deactivated successfully" })))
 }

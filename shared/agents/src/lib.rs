@@ -10,7 +10,7 @@ use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Index, Item, Key, Query, Store};
 use thanotopolis_tenant_auth::records::{from_item, readable};
-use thanotopolis_tenant_auth::{keys, Caller, Role};
+use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
 /// The agent that routes messages to the others.
@@ -72,7 +72,9 @@ impl AgentRecord {
 
     /// Whether the caller may see the agent at all (inactive ones included).
     pub fn visible_to(&self, caller: &Caller) -> bool {
-        self.is_free_agent || self.owned_by(caller) || caller.role() == Role::SuperAdmin
+        self.is_free_agent
+            || self.owned_by(caller)
+            || thanotopolis_tenant_auth::policy::sees_all_tenants(caller)
     }
 
     pub fn is_built_in(&self) -> bool {

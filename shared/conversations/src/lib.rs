@@ -27,7 +27,7 @@ use serde_json::Value;
 use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::{Condition, Store, StoreError, Update};
 use thanotopolis_tenant_auth::records::from_item;
-use thanotopolis_tenant_auth::{keys, Caller, Role};
+use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
 /// Most members, attached agents and e-mail participants a conversation holds (they live in
@@ -84,7 +84,10 @@ pub async fn load(
 /// Whether the caller may delete the conversation or clear its messages: its creator, or an
 /// org_admin or above of the tenant (defect #22).
 pub fn may_manage(caller: &Caller, conversation: &ConversationRecord) -> bool {
-    conversation.created_by_user_id == Some(caller.user_id()) || caller.role() >= Role::OrgAdmin
+    thanotopolis_tenant_auth::policy::may_manage_conversation(
+        caller,
+        conversation.created_by_user_id,
+    )
 }
 
 /// [`open`], then require [`may_manage`]; `action` words the refusal ("delete it").

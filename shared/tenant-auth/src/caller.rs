@@ -57,7 +57,7 @@ impl Caller {
     /// The scope of `tenant_id` if the caller may act on it: its own tenant, or any tenant
     /// for a super_admin. `None` means the id must read as absent (404).
     pub fn scope_for(&self, tenant_id: Uuid) -> Option<TenantScope> {
-        if tenant_id == self.scope.tenant_id() || self.role() == Role::SuperAdmin {
+        if tenant_id == self.scope.tenant_id() || crate::policy::sees_all_tenants(self) {
             Some(TenantScope::trusted(tenant_id))
         } else {
             None

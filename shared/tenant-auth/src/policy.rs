@@ -4,6 +4,34 @@
 use crate::{Caller, Role};
 use thanotopolis_service::{ApiError, ApiResult};
 
+/// Whether the caller sees and acts on every organization (a super_admin), not only its own:
+/// the admin dashboard's global figures, any organization's users, agents and metrics.
+pub fn sees_all_tenants(caller: &Caller) -> bool {
+    caller.role() == Role::SuperAdmin
+}
+
+/// Whether the caller may create, change or delete free agents (which serve everyone).
+pub fn may_manage_free_agents(caller: &Caller) -> bool {
+    caller.role() == Role::SuperAdmin
+}
+
+/// Whether the caller may read other users of its organization (`/api/users/{id}`).
+pub fn may_read_other_users(caller: &Caller) -> bool {
+    caller.role() >= Role::Admin
+}
+
+/// Whether the caller may act on a user whose role is `target_role` at all: only a
+/// super_admin touches a super_admin.
+pub fn may_touch(caller: &Caller, target_role: Role) -> bool {
+    target_role != Role::SuperAdmin || caller.role() == Role::SuperAdmin
+}
+
+/// Whether the caller may delete a conversation created by `creator` or clear its messages:
+/// its creator, or an org_admin or above of the tenant.
+pub fn may_manage_conversation(caller: &Caller, creator: Option<uuid::Uuid>) -> bool {
+    creator == Some(caller.user_id()) || caller.role() >= Role::OrgAdmin
+}
+
 /// At least `org_admin`: manage the organization and its members.
 pub fn require_org_admin(caller: &Caller) -> ApiResult<()> {
     require(
@@ -75,7 +103,7 @@ pub fn check_manage_user(
     if actor.user_id() == target_id {
         return Err(ApiError::bad_request(self_detail));
     }
-    if target_role == Role::SuperAdmin && actor.role() != Role::SuperAdmin {
+    if !may_touch(actor, target_role) {
         return Err(ApiError::forbidden("Super admin access required"));
     }
     if target_role > actor.role() {
