@@ -39,6 +39,26 @@ pub async fn send(
     }
 }
 
+/// The live sockets of a conversation whose users are active now: one connections query and
+/// one batch read. Every frame to a conversation goes only to these.
+pub async fn recipients(
+    state: &RealtimeState,
+    conversation_id: Uuid,
+) -> ApiResult<Vec<Connection>> {
+    let rows = connections::in_conversation(&state.app, conversation_id).await?;
+    let Some(tenant_id) = rows.first().map(|r| r.tenant_id) else {
+        return Ok(rows);
+    };
+    let mut users: Vec<Uuid> = rows.iter().map(|r| r.user.user_id).collect();
+    users.sort();
+    users.dedup();
+    let active = thanotopolis_tenant_auth::active_users(&state.app, tenant_id, &users).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.tenant_id == tenant_id && active.contains(&r.user.user_id))
+        .collect())
+}
+
 /// Sends `frame_for(recipient)` to every live socket of the conversation but `skip`.
 /// Returns how many sockets received it.
 pub async fn broadcast(
@@ -48,18 +68,7 @@ pub async fn broadcast(
     skip: Option<&str>,
     frame_for: impl Fn(&Connection) -> Value,
 ) -> ApiResult<usize> {
-    let rows = connections::in_conversation(&state.app, conversation_id).await?;
-    let Some(tenant_id) = rows.first().map(|r| r.tenant_id) else {
-        return Ok(0);
-    };
-    let mut users: Vec<Uuid> = rows.iter().map(|r| r.user.user_id).collect();
-    users.sort();
-    users.dedup();
-    let active = thanotopolis_tenant_auth::active_users(&state.app, tenant_id, &users).await?;
-    let recipients: Vec<&Connection> = rows
-        .iter()
-        .filter(|r| r.tenant_id == tenant_id && active.contains(&r.user.user_id))
-        .collect();
+    let recipients = recipients(state, conversation_id).await?;
     // Frames are built up front so each delivery owns its data (and the future stays Send).
     let outgoing: Vec<(String, Value)> = recipients
         .iter()

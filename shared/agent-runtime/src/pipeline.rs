@@ -18,7 +18,7 @@
 use crate::{fanout, frames, EventEndpoint, RealtimeState};
 use serde_json::json;
 use thanotopolis_agents::{AgentRecord, MODERATOR};
-use thanotopolis_conversations::presence::{self, Connection};
+use thanotopolis_conversations::presence::Connection;
 use thanotopolis_conversations::{
     self as conversations, ConversationRecord, MessageInput, MessageRecord,
 };
@@ -104,8 +104,9 @@ async fn run(
         });
     }
 
-    // Token frames go to the sockets open now: one query, then a post per token per socket.
-    let recipients = presence::in_conversation(&state.app, conversation.id).await?;
+    // Token frames go to the sockets open now (of active users): read once, then a post per
+    // token per socket.
+    let recipients = fanout::recipients(state, conversation.id).await?;
     let reply_id = Uuid::now_v7();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = async {

@@ -209,6 +209,7 @@ async fn retried(
     let successor_key = keys::refresh_token(&successor.hash());
     let scope = TenantScope::trusted(token.tenant_id);
     let user_key = keys::user(&scope, token.user_id);
+    let tenant_key = keys::tenant(&scope);
     let items = state
         .stores
         .main
@@ -217,6 +218,7 @@ async fn retried(
             successor_key.clone(),
             family_key.clone(),
             user_key.clone(),
+            tenant_key.clone(),
         ])
         .await?;
     let Some(stored) = pick(&items, &token_key) else {
@@ -243,8 +245,10 @@ async fn retried(
         Some(item) => from_item::<UserRecord>(item.clone())?,
         None => return Err(invalid()),
     };
+    let tenant_active = pick(&items, &tenant_key)
+        .is_some_and(|t| t.get("is_active").and_then(|v| v.as_bool()) == Some(true));
     let family_id = family_of(stored).ok_or_else(invalid)?;
-    if !(successor_unused && family_live && user.is_active) {
+    if !(successor_unused && family_live && user.is_active && tenant_active) {
         return Err(invalid());
     }
     Ok(TokenPair {
