@@ -305,6 +305,32 @@ async fn foreign_cursors_are_refused(backend: Backend) {
     }
 }
 
+/// `delete_all` removes exactly what its query matches, across pages of 100.
+async fn delete_all_removes_what_the_query_matches(backend: Backend) {
+    let (s, _) = stores(backend).await;
+    for i in 0..230 {
+        s.put(msg("T#1", &format!("MSG#{i:03}"), json!({})), None)
+            .await
+            .unwrap();
+    }
+    s.put(msg("T#1", "META", json!({})), None).await.unwrap();
+    s.put(msg("T#2", "MSG#000", json!({})), None).await.unwrap();
+    let deleted =
+        thanotopolis_store::delete_all(s.as_ref(), &Query::new("T#1").begins_with("MSG#"))
+            .await
+            .unwrap();
+    assert_eq!(deleted, 230);
+    assert_eq!(
+        sks(&all_pages(s.as_ref(), Query::new("T#1")).await),
+        ["META"]
+    );
+    assert_eq!(
+        s.count(&Query::new("T#2")).await.unwrap(),
+        1,
+        "other partitions stay"
+    );
+}
+
 /// DynamoDB stores 32 levels of nesting; both backends refuse deeper items before storage
 /// and read back what they accept.
 async fn deeply_nested_items_are_refused(backend: Backend) {
@@ -670,6 +696,7 @@ async fn round_trips_are_counted(backend: Backend) {
 }
 
 on_both_backends!(
+    delete_all_removes_what_the_query_matches,
     foreign_cursors_are_refused,
     deeply_nested_items_are_refused,
     put_then_get_returns_the_same_item,

@@ -13,7 +13,7 @@ use thanotopolis_conversations::{
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
-use thanotopolis_store::{Key, Query as StoreQuery, Update, Write};
+use thanotopolis_store::{Query as StoreQuery, Update};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::Validator;
 use thanotopolis_tenant_auth::{keys, Caller};
@@ -193,40 +193,6 @@ pub async fn delete_message(
     ))
 }
 
-/// Deletes every item of a partition whose sort key starts with `prefix` (all when `None`),
-/// in transactions of up to 100 deletes.
-pub(crate) async fn delete_partition(
-    state: &AppState,
-    partition: &str,
-    prefix: Option<&str>,
-) -> ApiResult<u64> {
-    let store = state.stores.main.as_ref();
-    let mut query = StoreQuery::new(partition).limit(100);
-    if let Some(p) = prefix {
-        query = query.begins_with(p);
-    }
-    let mut deleted = 0;
-    loop {
-        // Always the first page: what was read is deleted before the next read.
-        let page = store.query(&query).await?;
-        let writes: Vec<Write> = page
-            .items
-            .iter()
-            .filter_map(|item| {
-                Some(Write::Delete {
-                    key: Key::new(item.get("pk")?.as_str()?, item.get("sk")?.as_str()?),
-                    condition: None,
-                })
-            })
-            .collect();
-        if writes.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += writes.len() as u64;
-        store.transact(writes).await?;
-    }
-}
-
 /// `DELETE …/messages`: the conversation's creator or an org_admin+.
 #[utoipa::path(delete, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Deletes every message (creator or org_admin+)",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
@@ -240,7 +206,8 @@ pub async fn clear_messages(
         conversations::open_to_manage(state.stores.main.as_ref(), &caller, id, "clear it").await?;
     let scope = caller.scope();
     let partition = keys::conversation_partition(&scope, conversation.id);
-    let deleted = delete_partition(&state, &partition, Some(keys::MESSAGE_PREFIX)).await?;
+    let messages = StoreQuery::new(partition).begins_with(keys::MESSAGE_PREFIX);
+    let deleted = thanotopolis_store::delete_all(state.stores.main.as_ref(), &messages).await?;
     state
         .stores
         .main

@@ -582,7 +582,8 @@ async fn remove(
         }
         Err(e) => return Err(e.into()),
     }
-    items::delete_partition(&state, &keys::conversation_partition(&scope, id), None).await?;
+    let partition = thanotopolis_store::Query::new(keys::conversation_partition(&scope, id));
+    thanotopolis_store::delete_all(store, &partition).await?;
     Ok(Json(
         json!({ "status": "success", "message": "Conversation deleted successfully" }),
     ))

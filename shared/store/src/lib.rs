@@ -46,6 +46,36 @@ pub async fn query_all(store: &dyn Store, query: &Query) -> StoreResult<Vec<Item
     }
 }
 
+/// Deletes every item a query on the table matches, a page of up to 100 at a time (each page
+/// one transaction, so a page is deleted whole or not at all), and returns how many. Only key
+/// attributes are read, so no item's other content can stop it.
+pub async fn delete_all(store: &dyn Store, query: &Query) -> StoreResult<u64> {
+    let schema = store.schema();
+    let query = query
+        .clone()
+        .limit(MAX_TRANSACTION_WRITES as u32)
+        .after(None);
+    let mut deleted = 0;
+    loop {
+        // Always the first page: what was read is deleted before the next read.
+        let page = store.query(&query).await?;
+        let writes: Vec<Write> = page
+            .items
+            .iter()
+            .filter_map(|item| schema.key_of(item).ok())
+            .map(|key| Write::Delete {
+                key,
+                condition: None,
+            })
+            .collect();
+        if writes.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += writes.len() as u64;
+        store.transact(writes).await?;
+    }
+}
+
 /// A cursor that continues a query on `index` right after `item` (for callers that trim a
 /// page themselves).
 pub fn cursor_after(schema: &TableSchema, index: Index, item: &Item) -> String {
