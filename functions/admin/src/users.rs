@@ -7,11 +7,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json, Pagination};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_service::{Path, Query};
 use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::operator::{self, UserRef};
 use thanotopolis_tenant_auth::{policy, Caller, Role, UserRecord};
+use uuid::Uuid;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -60,10 +61,9 @@ pub async fn list(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(patch): Json<accounts::UserPatch>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("user_id", &raw)?;
     policy::require_admin(&caller)?;
     if patch.role.is_some() && id == caller.user_id() {
         return Err(ApiError::forbidden("You cannot change your own role"));

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use thanotopolis_agents::{self as agents, AgentRecord};
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::Path;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, Caller};
+use uuid::Uuid;
 
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -65,9 +66,8 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("agent_id", &raw)?;
     let agent = agents::find(state.stores.main.as_ref(), &caller, id).await?;
     Ok(Json(agent.response()))
 }
@@ -209,10 +209,9 @@ async fn create(
 async fn editable(
     state: &AppState,
     caller: &Caller,
-    raw: &str,
+    id: Uuid,
     verb: &str,
 ) -> ApiResult<AgentRecord> {
-    let id = parse_id("agent_id", raw)?;
     let agent = agents::find(state.stores.main.as_ref(), caller, id).await?;
     policy::require_org_admin(caller)?;
     if agent.is_free_agent && !policy::may_manage_free_agents(caller) {
@@ -262,10 +261,10 @@ struct UpdateAgent {
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(body): Json<UpdateAgent>,
 ) -> ApiResult<Json<Value>> {
-    let mut agent = editable(&state, &caller, &raw, "update").await?;
+    let mut agent = editable(&state, &caller, id, "update").await?;
     let mut v = Validator::new();
     if let Some(name) = body
         .name
@@ -318,9 +317,9 @@ async fn update(
 async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let mut agent = editable(&state, &caller, &raw, "delete").await?;
+    let mut agent = editable(&state, &caller, id, "delete").await?;
     agent.is_active = false;
     agent.updated_at = Some(thanotopolis_tenant_auth::now_rfc3339());
     save(&state, &caller, agent).await?;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
 use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::{policy, Caller, UserRecord};
@@ -41,9 +41,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
     if id != caller.user_id() && !policy::may_read_other_users(&caller) {
         return Err(ApiError::forbidden("Not authorized"));
@@ -70,10 +69,9 @@ pub struct RoleQuery {
 pub async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Query(query): Query<RoleQuery>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
     let change = accounts::UserPatch {
@@ -96,9 +94,8 @@ pub async fn set_role(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("user_id", &raw)?;
     let user = target(&state, &caller, id).await?;
     policy::require_admin(&caller)?;
     if id == caller.user_id() {

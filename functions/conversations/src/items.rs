@@ -11,7 +11,7 @@ use thanotopolis_conversations::{
     self as conversations, AttachedAgent, MessageInput, MessageRecord, Participant,
 };
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
 use thanotopolis_store::{Query as StoreQuery, Update};
 use thanotopolis_tenant_auth::records::from_item;
@@ -57,10 +57,10 @@ fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Query(q): Query<MessagesQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let conversation = open(&state, &caller, &raw).await?;
+    let conversation = open(&state, &caller, id).await?;
     let skip = number(q.skip.as_deref(), "skip", 0)?.unwrap_or(0);
     let limit = number(q.limit.as_deref(), "limit", 1)?;
     let (messages, next) = conversations::list_messages(
@@ -103,10 +103,10 @@ pub async fn post_message(
     State(state): State<AppState>,
     axum::Extension(replies): axum::Extension<crate::Replies>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(body): Json<PostMessage>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
+    let conversation = open(&state, &caller, id).await?;
     let message = conversations::post_message(
         state.stores.main.as_ref(),
         &caller.scope(),
@@ -138,9 +138,8 @@ async fn find_message(
     state: &AppState,
     caller: &Caller,
     conversation: Uuid,
-    raw: &str,
+    id: Uuid,
 ) -> ApiResult<MessageRecord> {
-    let id = parse_id("message_id", raw)?;
     state
         .stores
         .main
@@ -156,11 +155,11 @@ async fn find_message(
 pub async fn message(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw, message_id)): Path<(String, String)>,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
+    let conversation = open(&state, &caller, id).await?;
     Ok(Json(
-        find_message(&state, &caller, conversation.id, &message_id)
+        find_message(&state, &caller, conversation.id, message_id)
             .await?
             .response(),
     ))
@@ -172,10 +171,10 @@ pub async fn message(
 pub async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw, message_id)): Path<(String, String)>,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
-    let message = find_message(&state, &caller, conversation.id, &message_id).await?;
+    let conversation = open(&state, &caller, id).await?;
+    let message = find_message(&state, &caller, conversation.id, message_id).await?;
     if message.user_id != Some(caller.user_id())
         && !conversations::may_manage(&caller, &conversation)
     {
@@ -199,9 +198,8 @@ pub async fn delete_message(
 pub async fn clear_messages(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let conversation =
         conversations::open_to_manage(state.stores.main.as_ref(), &caller, id, "clear it").await?;
     let scope = caller.scope();
@@ -230,9 +228,9 @@ pub async fn clear_messages(
 pub async fn agents(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let conversation = open(&state, &caller, &raw).await?;
+    let conversation = open(&state, &caller, id).await?;
     Ok(Json(Value::Array(
         conversation
             .agents
@@ -256,10 +254,9 @@ pub struct AttachAgent {
 pub async fn attach_agent(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(body): Json<AttachAgent>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let store = state.stores.main.as_ref();
     let mut v = Validator::new();
     let configuration = v
@@ -315,10 +312,8 @@ pub async fn attach_agent(
 pub async fn detach_agent(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw, agent_id)): Path<(String, String)>,
+    Path((id, agent_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
-    let agent_id = parse_id("agent_id", &agent_id)?;
     conversations::modify(state.stores.main.as_ref(), &caller, id, |c| {
         if !c.agents.iter().any(|a| a.id == agent_id) {
             return Err(ApiError::not_found("Agent not found"));
@@ -344,10 +339,9 @@ pub struct AddParticipant {
 pub async fn add_participant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(body): Json<AddParticipant>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let mut v = Validator::new();
     let email = v.email("email", &body.email);
     v.finish()?;
@@ -393,9 +387,9 @@ pub async fn add_participant(
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let c = open(&state, &caller, &raw).await?;
+    let c = open(&state, &caller, id).await?;
     let messages =
         conversations::history(state.stores.main.as_ref(), &caller.scope(), c.id).await?;
     Ok(Json(json!({
@@ -416,9 +410,9 @@ pub async fn export(
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let c = open(&state, &caller, &raw).await?;
+    let c = open(&state, &caller, id).await?;
     Ok(Json(json!({
         "message_count": c.message_count,
         "created_at": c.created_at,

@@ -18,7 +18,7 @@ use thanotopolis_conversations::{
     self as conversations, ConversationRecord, ConversationStatus, Participant,
 };
 use thanotopolis_service::openapi::{self, ErrorBody};
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_service::{Path, Query};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Key, StoreError, Update, Write};
@@ -120,9 +120,8 @@ pub(crate) struct Replies(pub(crate) Option<Arc<RealtimeState>>);
 pub(crate) async fn open(
     state: &AppState,
     caller: &Caller,
-    raw: &str,
+    id: Uuid,
 ) -> ApiResult<ConversationRecord> {
-    let id = parse_id("conversation_id", raw)?;
     conversations::open(state.stores.main.as_ref(), caller, id).await
 }
 
@@ -488,9 +487,8 @@ async fn search(
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let store = state.stores.main.as_ref();
     let scope = caller.scope();
     let (conversation, recent) = tokio::join!(
@@ -517,10 +515,9 @@ struct PatchBody {
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
     Json(body): Json<PatchBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let mut v = Validator::new();
     let title = v.optional_text("title", body.title.as_deref(), MAX_SHORT_TEXT);
     let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
@@ -556,9 +553,8 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id("conversation_id", &raw)?;
     let store = state.stores.main.as_ref();
     let id = conversations::open_to_delete(store, &caller, id).await?;
     let scope = caller.scope();
@@ -596,9 +592,9 @@ async fn remove(
 async fn active_users(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let id = open(&state, &caller, &raw).await?.id;
+    let id = open(&state, &caller, id).await?.id;
     let live = conversations::presence::count_in_conversation(&state, id).await?;
     Ok(Json(json!({
         "conversation_id": id,

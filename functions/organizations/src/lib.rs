@@ -12,11 +12,12 @@ use axum::Router;
 use serde_json::{Map, Value};
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::Path;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Update};
 use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, TenantRecord, TenantScope};
+use uuid::Uuid;
 
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -62,8 +63,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The scope of the organization in the path, if the caller may see it; else 404.
-fn org_scope(caller: &Caller, raw: &str) -> ApiResult<TenantScope> {
-    let id = parse_id("org_id", raw)?;
+fn org_scope(caller: &Caller, id: Uuid) -> ApiResult<TenantScope> {
     caller
         .scope_for(id)
         .ok_or_else(|| ApiError::not_found("Organization not found"))
@@ -88,9 +88,9 @@ async fn current(caller: Caller) -> Json<Value> {
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
-    Path(org_id): Path<String>,
+    Path(org_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let scope = org_scope(&caller, &org_id)?;
+    let scope = org_scope(&caller, org_id)?;
     Ok(Json(load(&state, &scope).await?.response()))
 }
 
@@ -124,10 +124,10 @@ async fn patch_current(
 async fn patch_by_id(
     State(state): State<AppState>,
     caller: Caller,
-    Path(org_id): Path<String>,
+    Path(org_id): Path<Uuid>,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
-    let scope = org_scope(&caller, &org_id)?;
+    let scope = org_scope(&caller, org_id)?;
     policy::require_org_admin(&caller)?;
     apply_patch(&state, &caller, &scope, body).await
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
-use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::accounts;
 use thanotopolis_tenant_auth::{policy, Caller, TenantScope, UserRecord};
 use uuid::Uuid;
@@ -24,9 +24,9 @@ async fn member(state: &AppState, scope: &TenantScope, id: Uuid) -> ApiResult<Us
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(org_id): Path<String>,
+    Path(org_id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let scope = org_scope(&caller, &org_id)?;
+    let scope = org_scope(&caller, org_id)?;
     policy::require_org_admin(&caller)?;
     let users = accounts::list(state.stores.main.as_ref(), &scope).await?;
     Ok(Json(Value::Array(
@@ -47,12 +47,11 @@ pub async fn list(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org_id, user_id)): Path<(String, String)>,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
     Json(mut patch): Json<accounts::UserPatch>,
 ) -> ApiResult<Json<Value>> {
-    let scope = org_scope(&caller, &org_id)?;
+    let scope = org_scope(&caller, org_id)?;
     policy::require_org_admin(&caller)?;
-    let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
     // The members page sends an empty role when only the status changes.
     patch.role = patch.role.filter(|r| !r.is_empty());
@@ -71,11 +70,10 @@ pub async fn update(
 pub async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org_id, user_id)): Path<(String, String)>,
+    Path((org_id, id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Value>> {
-    let scope = org_scope(&caller, &org_id)?;
+    let scope = org_scope(&caller, org_id)?;
     policy::require_org_admin(&caller)?;
-    let id = parse_id("user_id", &user_id)?;
     let target = member(&state, &scope, id).await?;
     let change = accounts::UserPatch {
         is_active: Some(false),

@@ -21,17 +21,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// Path parameters, deserialized into `T`.
+/// Path parameters, deserialized into `T` (`Uuid`, or a tuple in the route's order). A value
+/// that does not parse is a 422 naming its parameter: `["path", "id"]`, and for ids the
+/// contract's `uuid_parsing` / `Input should be a valid UUID`.
 pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Path(p.0))
-            .map_err(|e| invalid("path", e.body_text()))
+        use axum::extract::path::{ErrorKind, RawPathParams};
+        use axum::extract::rejection::PathRejection;
+        let e = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => return Ok(Path(p.0)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => e,
+            Err(other) => return Err(invalid("path", other.body_text())),
+        };
+        let names: Vec<String> = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(raw) => raw.iter().map(|(name, _)| name.to_string()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let (name, expected) = match e.kind() {
+            ErrorKind::ParseErrorAtKey {
+                key, expected_type, ..
+            } => (Some(key.clone()), *expected_type),
+            ErrorKind::ParseErrorAtIndex {
+                index,
+                expected_type,
+                ..
+            } => (names.get(*index).cloned(), *expected_type),
+            ErrorKind::ParseError { expected_type, .. } => (names.first().cloned(), *expected_type),
+            ErrorKind::InvalidUtf8InPathParam { key } => (Some(key.clone()), ""),
+            _ => (None, ""),
+        };
+        let loc: Vec<&str> = std::iter::once("path").chain(name.as_deref()).collect();
+        Err(ApiError::Validation(vec![if expected.ends_with("Uuid") {
+            FieldError::new(&loc, "uuid_parsing", "Input should be a valid UUID")
+        } else {
+            FieldError::new(&loc, "value_error", e.body_text())
+        }]))
     }
 }
 
