@@ -11,7 +11,7 @@
 //!
 //! DynamoDB's limits are enforced on both (400 KB items, 32 levels of nesting, 100 writes a transaction, one write per
 //! item a transaction), and items past their TTL attribute are invisible on both. This crate knows
-//! nothing about tenants or HTTP: key formats live in the key module of `thanotopolis-service`.
+//! nothing about tenants or HTTP: key formats live in `thanotopolis_tenant_auth::keys`.
 
 mod cursor;
 mod dynamo;

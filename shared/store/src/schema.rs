@@ -22,7 +22,7 @@ pub struct TableSchema {
     pub ttl_attribute: &'static str,
 }
 
-/// The single table holding every tenant's data. Key formats: `thanotopolis_service::keys`.
+/// The single table holding every tenant's data. Key formats: `thanotopolis_tenant_auth::keys`.
 pub static MAIN_TABLE: TableSchema = TableSchema {
     logical_id: "MainTable",
     partition_key: "pk",
