@@ -118,6 +118,18 @@ impl TestApp {
         .await
     }
 
+    /// A gateway whose rotated refresh tokens may be presented again for `grace`.
+    pub async fn spawn_with_refresh_grace(backend: Backend, grace: std::time::Duration) -> TestApp {
+        Self::spawn_with(
+            backend,
+            TestOptions {
+                refresh_reuse_grace: Some(grace),
+                ..TestOptions::default()
+            },
+        )
+        .await
+    }
+
     /// A gateway whose agents answer with the model at `llm`.
     pub async fn spawn_with_llm(backend: Backend, llm: LlmSettings) -> TestApp {
         Self::spawn_with(
