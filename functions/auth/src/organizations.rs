@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::StoreError;
+use thanotopolis_tenant_auth::creation::{Creation, CreationError};
 use thanotopolis_tenant_auth::validate::{Subdomain, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{tenants, Caller, TenantRecord, TenantScope};
 
@@ -88,17 +88,14 @@ pub async fn create(
         user_count: 0,
         conversation_count: 0,
     };
-    match state
-        .stores
-        .main
-        .transact(tenants::create_writes(&scope, &tenant, &subdomain))
-        .await
-    {
+    let mut creation = Creation::new();
+    tenants::create(&mut creation, &scope, &tenant, &subdomain);
+    match creation.commit(state.stores.main.as_ref()).await {
         Ok(()) => Ok(Json(tenant.response())),
-        Err(StoreError::TransactionCanceled { .. }) => Err(ApiError::bad_request(
+        Err(CreationError::Taken(_) | CreationError::Conflict) => Err(ApiError::bad_request(
             "Organization subdomain already exists",
         )),
-        Err(e) => Err(e.into()),
+        Err(CreationError::Store(e)) => Err(e.into()),
     }
 }
 

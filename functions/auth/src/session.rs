@@ -7,10 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, ClientAddress, Json};
-use thanotopolis_store::StoreError;
-use thanotopolis_tenant_auth::accounts::{
-    self, NewAccount, EMAIL_CLAIM_WRITE, USERNAME_CLAIM_WRITE,
-};
+use thanotopolis_tenant_auth::accounts::{self, NewAccount};
+use thanotopolis_tenant_auth::creation::{Claim, Creation, CreationError};
 use thanotopolis_tenant_auth::sessions::{self, TokenPair};
 use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain, Validator, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{
@@ -81,24 +79,26 @@ async fn register_account(
         },
     )
     .await?;
-    let mut writes = accounts::create_writes(&scope, &user);
-    let tenant_write = writes.len();
-    writes.push(accounts::count_write(&scope, 1));
+    let mut creation = Creation::new();
+    accounts::create(&mut creation, &scope, &user);
+    accounts::count_claim(&mut creation, &scope);
     let (session, pair) = sessions::start(&state.auth, &scope, &user, &tenant.subdomain);
-    writes.extend(session);
-    match state.stores.main.transact(writes).await {
+    creation.extend(session);
+    match creation.commit(state.stores.main.as_ref()).await {
         Ok(()) => Ok((user, pair)),
-        Err(StoreError::TransactionCanceled { failed }) => Err(match failed.first() {
-            Some(&EMAIL_CLAIM_WRITE) => {
-                ApiError::bad_request("Email already registered in this organization")
-            }
-            Some(&USERNAME_CLAIM_WRITE) => {
-                ApiError::bad_request("Username already taken in this organization")
-            }
-            Some(&i) if i == tenant_write => ApiError::bad_request("Tenant not found"),
-            _ => ApiError::Conflict("Registration conflicted; please retry".into()),
-        }),
-        Err(e) => Err(e.into()),
+        Err(CreationError::Taken(Claim::Email)) => Err(ApiError::bad_request(
+            "Email already registered in this organization",
+        )),
+        Err(CreationError::Taken(Claim::Username)) => Err(ApiError::bad_request(
+            "Username already taken in this organization",
+        )),
+        Err(CreationError::Taken(Claim::ActiveTenant)) => {
+            Err(ApiError::bad_request("Tenant not found"))
+        }
+        Err(CreationError::Taken(_) | CreationError::Conflict) => Err(ApiError::Conflict(
+            "Registration conflicted; please retry".into(),
+        )),
+        Err(CreationError::Store(e)) => Err(e.into()),
     }
 }
 

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::StoreError;
 use thanotopolis_tenant_auth::accounts::{self, NewAccount};
+use thanotopolis_tenant_auth::creation::{Creation, CreationError};
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{sessions, tenants, Role, TenantRecord, TenantScope};
 
@@ -129,11 +129,12 @@ pub async fn register(
         },
     )
     .await?;
-    let mut writes = tenants::create_writes(&scope, &tenant, &subdomain);
-    writes.extend(accounts::create_writes(&scope, &admin));
+    let mut creation = Creation::new();
+    tenants::create(&mut creation, &scope, &tenant, &subdomain);
+    accounts::create(&mut creation, &scope, &admin);
     let (session, pair) = sessions::start(&state.auth, &scope, &admin, &tenant.subdomain);
-    writes.extend(session);
-    match store.transact(writes).await {
+    creation.extend(session);
+    match creation.commit(store).await {
         Ok(()) => Ok(Json(json!({
             "organization": tenant.response(),
             "admin_user": admin.response(),
@@ -142,9 +143,11 @@ pub async fn register(
             "token_type": pair.token_type,
             "organization_subdomain": pair.organization_subdomain,
         }))),
-        Err(StoreError::TransactionCanceled { .. }) | Err(StoreError::TransactionConflict) => {
+        // A new tenant's own claims cannot be taken: only its subdomain can, or a racing
+        // registration of the same subdomain.
+        Err(CreationError::Taken(_) | CreationError::Conflict) => {
             Err(ApiError::bad_request("Subdomain already exists"))
         }
-        Err(e) => Err(e.into()),
+        Err(CreationError::Store(e)) => Err(e.into()),
     }
 }

@@ -1,6 +1,7 @@
 //! Creating, changing and deleting user accounts, with their uniqueness claims and the
 //! tenant's user counter kept in the same transaction.
 
+use crate::creation::{Claim, Creation};
 use crate::records::{from_item, readable};
 use crate::validate::{EmailAddress, Password};
 use crate::{keys, password, Role, TenantScope, UserRecord};
@@ -9,11 +10,6 @@ use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
 use uuid::Uuid;
-
-/// Index of the e-mail claim in [`create_writes`]' list.
-pub const EMAIL_CLAIM_WRITE: usize = 1;
-/// Index of the username claim in [`create_writes`]' list.
-pub const USERNAME_CLAIM_WRITE: usize = 2;
 
 /// What a new account is made of, validated.
 pub struct NewAccount {
@@ -44,10 +40,10 @@ pub async fn new_user(scope: &TenantScope, account: NewAccount) -> ApiResult<Use
     })
 }
 
-/// The writes that create `user`: the user item and its e-mail and username claims, in that
-/// order (see the `*_WRITE` constants to map a cancelled transaction to its cause). The tenant's
-/// user counter is the caller's to adjust ([`count_write`]), unless it creates the tenant too.
-pub fn create_writes(scope: &TenantScope, user: &UserRecord) -> Vec<Write> {
+/// Adds the creation of `user` to `creation`: the user item and its e-mail and username
+/// claims. The tenant's user counter is the caller's to adjust ([`count_claim`]), unless it
+/// creates the tenant too.
+pub fn create(creation: &mut Creation, scope: &TenantScope, user: &UserRecord) {
     let email = EmailAddress::parse(&user.email).expect("validated e-mail");
     let claim = |key| {
         let mut item = MAIN_TABLE.key_item(&key);
@@ -57,23 +53,30 @@ pub fn create_writes(scope: &TenantScope, user: &UserRecord) -> Vec<Write> {
             condition: Some(Condition::NotExists),
         }
     };
-    vec![
+    creation.claim(
+        Claim::NewItem,
         Write::Put {
             item: user.item(scope),
             condition: Some(Condition::NotExists),
         },
-        claim(keys::email_claim(scope, &email)),
+    );
+    creation.claim(Claim::Email, claim(keys::email_claim(scope, &email)));
+    creation.claim(
+        Claim::Username,
         claim(keys::username_claim(scope, &user.username)),
-    ]
+    );
 }
 
-/// Adds `delta` to the tenant's user counter, only if the tenant exists and is active.
-pub fn count_write(scope: &TenantScope, delta: i64) -> Write {
-    Write::Update {
-        key: keys::tenant(scope),
-        update: Update::new().add("user_count", delta),
-        condition: Some(Condition::Equals("is_active".into(), true.into())),
-    }
+/// Adds one to the tenant's user counter, only if the tenant exists and is active.
+pub fn count_claim(creation: &mut Creation, scope: &TenantScope) {
+    creation.claim(
+        Claim::ActiveTenant,
+        Write::Update {
+            key: keys::tenant(scope),
+            update: Update::new().add("user_count", 1),
+            condition: Some(Condition::Equals("is_active".into(), true.into())),
+        },
+    );
 }
 
 /// The user with this id in the scope's tenant.

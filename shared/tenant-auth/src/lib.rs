@@ -13,6 +13,7 @@
 
 pub mod accounts;
 mod caller;
+pub mod creation;
 mod hs256;
 pub mod keys;
 pub mod login_limits;

@@ -1,6 +1,7 @@
 //! Finding tenants from public input (subdomain, access code) and creating them. A tenant
 //! found here yields the [`TenantScope`] used to register or log in to it.
 
+use crate::creation::{Claim, Creation};
 use crate::records::from_item;
 use crate::validate::Subdomain;
 use crate::{keys, TenantRecord, TenantScope};
@@ -67,23 +68,27 @@ pub async fn by_access_code(
     Ok(Some((TenantScope::trusted(tenant.id), tenant)))
 }
 
-/// The writes that create a tenant and claim its subdomain; the claim is write 0, so a taken
-/// subdomain cancels the transaction with `failed == [0]`.
-pub fn create_writes(
+/// Adds the creation of a tenant and the claim of its subdomain to `creation`.
+pub fn create(
+    creation: &mut Creation,
     scope: &TenantScope,
     tenant: &TenantRecord,
     subdomain: &Subdomain,
-) -> Vec<Write> {
+) {
     let mut claim: Item = MAIN_TABLE.key_item(&keys::subdomain_claim(subdomain));
     claim.insert("tenant_id".into(), json!(scope.tenant_id()));
-    vec![
+    creation.claim(
+        Claim::Subdomain,
         Write::Put {
             item: claim,
             condition: Some(Condition::NotExists),
         },
+    );
+    creation.claim(
+        Claim::NewItem,
         Write::Put {
             item: tenant.item(scope),
             condition: Some(Condition::NotExists),
         },
-    ]
+    );
 }

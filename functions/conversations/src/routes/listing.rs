@@ -30,12 +30,7 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
 }
 
-fn bounded(
-    raw: Option<&str>,
-    field: &str,
-    default: usize,
-    max: usize,
-) -> ApiResult<usize> {
+fn bounded(raw: Option<&str>, field: &str, default: usize, max: usize) -> ApiResult<usize> {
     match raw {
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
