@@ -46,6 +46,14 @@ pub async fn query_all(store: &dyn Store, query: &Query) -> StoreResult<Vec<Item
     }
 }
 
+/// The items of a batch read by their keys (batch reads answer in no particular order).
+pub fn by_key(schema: &TableSchema, items: Vec<Item>) -> std::collections::HashMap<Key, Item> {
+    items
+        .into_iter()
+        .filter_map(|item| Some((schema.key_of(&item).ok()?, item)))
+        .collect()
+}
+
 /// Deletes every item a query on the table matches, a page of up to 100 at a time (each page
 /// one transaction, so a page is deleted whole or not at all), and returns how many. Only key
 /// attributes are read, so no item's other content can stop it.

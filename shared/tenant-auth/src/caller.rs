@@ -142,17 +142,18 @@ impl Caller {
             .main
             .batch_get(&[user_key.clone(), tenant_key.clone(), session_key.clone()])
             .await?;
-        let (mut user, mut tenant, mut session_live) = (None, None, false);
-        for item in items {
-            let key = MAIN_TABLE.key_of(&item).ok();
-            if key.as_ref() == Some(&user_key) {
-                user = Some(from_item::<UserRecord>(item)?);
-            } else if key.as_ref() == Some(&tenant_key) {
-                tenant = Some(from_item::<TenantRecord>(item)?);
-            } else if key.as_ref() == Some(&session_key) {
-                session_live = item.get("revoked").and_then(|v| v.as_bool()) == Some(false);
-            }
-        }
+        let mut items = thanotopolis_store::by_key(&MAIN_TABLE, items);
+        let user = items
+            .remove(&user_key)
+            .map(from_item::<UserRecord>)
+            .transpose()?;
+        let tenant = items
+            .remove(&tenant_key)
+            .map(from_item::<TenantRecord>)
+            .transpose()?;
+        let session_live = items
+            .get(&session_key)
+            .is_some_and(|s| s.get("revoked").and_then(|v| v.as_bool()) == Some(false));
         match (user, tenant) {
             (Some(user), Some(tenant)) if session_live => Ok(Some(Caller {
                 user,
@@ -194,19 +195,15 @@ pub async fn active_users(
     let tenant_key = keys::tenant(&scope);
     let mut wanted: Vec<_> = user_ids.iter().map(|id| keys::user(&scope, *id)).collect();
     wanted.push(tenant_key.clone());
-    let items = state.stores.main.batch_get(&wanted).await?;
-    let tenant_active = items.iter().any(|i| {
-        MAIN_TABLE.key_of(i).ok().as_ref() == Some(&tenant_key)
-            && i.get("is_active").and_then(|v| v.as_bool()) == Some(true)
-    });
+    let mut items =
+        thanotopolis_store::by_key(&MAIN_TABLE, state.stores.main.batch_get(&wanted).await?);
+    let tenant_active = items
+        .remove(&tenant_key)
+        .is_some_and(|t| t.get("is_active").and_then(|v| v.as_bool()) == Some(true));
     if !tenant_active {
         return Ok(Default::default());
     }
-    let users: Vec<UserRecord> = crate::records::readable(
-        items
-            .into_iter()
-            .filter(|i| MAIN_TABLE.key_of(i).ok().as_ref() != Some(&tenant_key)),
-    );
+    let users: Vec<UserRecord> = crate::records::readable(items.into_values());
     Ok(users
         .into_iter()
         .filter(|u| u.is_active)

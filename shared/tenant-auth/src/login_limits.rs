@@ -45,16 +45,15 @@ impl Attempt {
             window_end: (window + 1) * window_secs,
         };
         let keys: Vec<Key> = attempt.counters.iter().map(|(k, _)| k.clone()).collect();
-        let items = state.stores.main.batch_get(&keys).await?;
+        let items = thanotopolis_store::by_key(
+            &thanotopolis_store::schema::MAIN_TABLE,
+            state.stores.main.batch_get(&keys).await?,
+        );
         let over = attempt.counters.iter().any(|(key, limit)| {
-            items.iter().any(|item| {
-                thanotopolis_store::schema::MAIN_TABLE
-                    .key_of(item)
-                    .ok()
-                    .as_ref()
-                    == Some(key)
-                    && item.get("failures").and_then(|v| v.as_u64()).unwrap_or(0) >= *limit
-            })
+            items
+                .get(key)
+                .and_then(|item| item.get("failures").and_then(|v| v.as_u64()))
+                .is_some_and(|failures| failures >= *limit)
         });
         if over {
             let retry_after = (attempt.window_end - now).max(1) as u64;

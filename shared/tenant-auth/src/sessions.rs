@@ -126,7 +126,8 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
     let items = store
         .batch_get(&[token_key.clone(), user_key.clone(), tenant_key.clone()])
         .await?;
-    let stored = pick(&items, &token_key).ok_or_else(invalid)?;
+    let items = thanotopolis_store::by_key(&MAIN_TABLE, items);
+    let stored = items.get(&token_key).ok_or_else(invalid)?;
     let family_id = family_of(stored).ok_or_else(invalid)?;
     let family_key = keys::refresh_family(&scope, token.user_id, family_id);
     let successor = token.successor(&state.auth.jwt_secret);
@@ -135,14 +136,15 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
         Some("rotated") => return retried(state, &token, &successor, family_key).await,
         _ => return Err(invalid()),
     }
-    let user: UserRecord = match pick(&items, &user_key) {
+    let user: UserRecord = match items.get(&user_key) {
         Some(item) => from_item(item.clone())?,
         None => return Err(ApiError::unauthorized("User not found or inactive")),
     };
     if !user.is_active {
         return Err(ApiError::unauthorized("User not found or inactive"));
     }
-    let tenant_active = pick(&items, &tenant_key)
+    let tenant_active = items
+        .get(&tenant_key)
         .and_then(|t| t.get("is_active").and_then(|v| v.as_bool()))
         .unwrap_or(false);
     if !tenant_active {
@@ -221,7 +223,8 @@ async fn retried(
             tenant_key.clone(),
         ])
         .await?;
-    let Some(stored) = pick(&items, &token_key) else {
+    let items = thanotopolis_store::by_key(&MAIN_TABLE, items);
+    let Some(stored) = items.get(&token_key) else {
         return Err(invalid());
     };
     let rotated_at = stored.get("rotated_at").and_then(|v| v.as_i64());
@@ -237,15 +240,18 @@ async fn retried(
         revoke_family(state, family_key).await?;
         return Err(invalid());
     }
-    let successor_unused = pick(&items, &successor_key)
+    let successor_unused = items
+        .get(&successor_key)
         .is_some_and(|i| i.get("state").and_then(|v| v.as_str()) == Some("active"));
-    let family_live = pick(&items, &family_key)
+    let family_live = items
+        .get(&family_key)
         .is_some_and(|f| f.get("revoked").and_then(|v| v.as_bool()) == Some(false));
-    let user = match pick(&items, &user_key) {
+    let user = match items.get(&user_key) {
         Some(item) => from_item::<UserRecord>(item.clone())?,
         None => return Err(invalid()),
     };
-    let tenant_active = pick(&items, &tenant_key)
+    let tenant_active = items
+        .get(&tenant_key)
         .is_some_and(|t| t.get("is_active").and_then(|v| v.as_bool()) == Some(true));
     let family_id = family_of(stored).ok_or_else(invalid)?;
     if !(successor_unused && family_live && user.is_active && tenant_active) {
@@ -257,13 +263,6 @@ async fn retried(
         token_type: "bearer",
         organization_subdomain: subdomain_of(stored),
     })
-}
-
-/// The item with `key` among the items of a batch read.
-fn pick<'a>(items: &'a [Item], key: &Key) -> Option<&'a Item> {
-    items
-        .iter()
-        .find(|i| MAIN_TABLE.key_of(i).ok().as_ref() == Some(key))
 }
 
 fn family_of(token_item: &Item) -> Option<Uuid> {
