@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const FUNCTIONS: &[&str] = &[
-    "thanotopolis-health",
-    "thanotopolis-auth",
-    "thanotopolis-organizations",
-    "thanotopolis-agents-api",
-    "thanotopolis-conversations-api",
-    "thanotopolis-admin-api",
-    "thanotopolis-voice",
-    "thanotopolis-realtime",
+    "thanotopolis-fn-health",
+    "thanotopolis-fn-auth",
+    "thanotopolis-fn-organizations",
+    "thanotopolis-fn-agents",
+    "thanotopolis-fn-conversations",
+    "thanotopolis-fn-admin",
+    "thanotopolis-fn-voice",
+    "thanotopolis-fn-realtime",
 ];
 
 #[derive(Default)]
@@ -248,7 +248,7 @@ async fn main() {
         let mut samples = Vec::new();
         let mut failure = None;
         for _ in 0..RUNS {
-            let event = if *f == "thanotopolis-realtime" {
+            let event = if *f == "thanotopolis-fn-realtime" {
                 websocket_event()
             } else {
                 rest_event()

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use thanotopolis_voice::DeepgramSettings;
+use thanotopolis_fn_voice::DeepgramSettings;
 
 /// One request seen: path, query parameters, body length.
 pub type Seen = (String, HashMap<String, String>, usize);

@@ -360,7 +360,7 @@ pub struct TestOptions {
     pub refresh_reuse_grace: Option<std::time::Duration>,
     pub login_limits: Option<thanotopolis_service::config::LoginLimits>,
     pub llm: Option<LlmSettings>,
-    pub deepgram: Option<thanotopolis_voice::DeepgramSettings>,
+    pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
 }
 
 /// An organization made by [`TestApp::register_org`].

@@ -137,6 +137,29 @@ fn function_binaries() -> BTreeSet<String> {
     bins
 }
 
+/// One naming rule: the function in `functions/<dir>` is the crate and binary
+/// `thanotopolis-fn-<dir>`, so a binary in the template or a log names its folder, and no
+/// function is confused with the shared crate of the same concept (`thanotopolis-agents`) or
+/// an operator tool (`thanotopolis-admin`).
+#[test]
+fn function_crates_and_binaries_are_named_after_their_folder() {
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let dir = entry.expect("dir entry").path();
+        let folder = dir.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(dir.join("Cargo.toml")).expect("function manifest");
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .map(|n| n.trim_end_matches('"'))
+            .collect();
+        assert_eq!(
+            names,
+            [format!("thanotopolis-fn-{folder}"), format!("thanotopolis-fn-{folder}")],
+            "functions/{folder}: package and [[bin]] names"
+        );
+    }
+}
+
 /// Function crates are entry points: what two of them share lives in `shared/`, so no function
 /// crate depends on another.
 #[test]

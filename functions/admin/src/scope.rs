@@ -1,8 +1,8 @@
 //! Which organizations an admin's figures cover.
 
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState};
+use thanotopolis_store::from_item;
 use thanotopolis_store::{Index, Query};
-use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::{
     keys, policy, tenants as tenant_store, Caller, TenantRecord, TenantScope,
 };

@@ -7,12 +7,11 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use thanotopolis_agents::{self as agents, AgentRecord};
+use thanotopolis_agents::{self as agents, AgentError, AgentRecord};
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
-use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, Caller};
 use uuid::Uuid;
@@ -224,17 +223,13 @@ async fn editable(
 
 /// Stores the changed agent (built-in agents keep their stored state in the global partition).
 async fn save(state: &AppState, caller: &Caller, agent: AgentRecord) -> ApiResult<AgentRecord> {
-    let key = agent
-        .key(caller)
-        .ok_or_else(|| ApiError::not_found("Agent not found"))?;
+    let key = agent.key(caller).ok_or(AgentError::NotFound)?;
     state.stores.main.put(agent.item(&key), None).await?;
-    let stored = state
-        .stores
-        .main
-        .get(&key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Agent not found"))?;
-    from_item(stored)
+    Ok(
+        thanotopolis_store::get_record(state.stores.main.as_ref(), &key)
+            .await?
+            .ok_or(AgentError::NotFound)?,
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -113,5 +113,5 @@ pub(crate) async fn open(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<ConversationRecord> {
-    conversations::open(state.stores.main.as_ref(), caller, id).await
+    Ok(conversations::open(state.stores.main.as_ref(), caller, id).await?)
 }

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         thanotopolis_agent_runtime::ManagementEndpoint::from_env(),
         llm,
     ));
-    thanotopolis_service::lambda::serve(thanotopolis_conversations_api::router(
+    thanotopolis_service::lambda::serve(thanotopolis_fn_conversations::router(
         state,
         Some(replies),
     ))

@@ -1,5 +1,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let state = thanotopolis_service::lambda::state_from_env().await?;
-    thanotopolis_service::lambda::serve(thanotopolis_health::router(state)).await
+    thanotopolis_service::lambda::serve(thanotopolis_fn_health::router(state)).await
 }

@@ -20,7 +20,7 @@ use aws_lambda_events::encodings::Body;
 use frames::ClientFrame;
 use serde_json::Value;
 use thanotopolis_conversations::presence::{self as connections, Connection, Person};
-use thanotopolis_conversations::{self as conversations, MessageInput};
+use thanotopolis_conversations::{self as conversations, ConversationError, MessageInput};
 use thanotopolis_service::ApiError;
 use thanotopolis_tenant_auth::{accounts, Caller};
 use uuid::Uuid;
@@ -132,8 +132,8 @@ async fn connect(
             .await
             .map_err(|e| match e {
                 // Another tenant's conversation, or none: the same refusal as not being a member.
-                ApiError::NotFound(_) => ApiError::forbidden("Access denied"),
-                other => other,
+                ConversationError::NotFound => ConversationError::NotMember.into(),
+                other => ApiError::from(other),
             })?;
     let person = Person::of(caller.user());
     let now = frames::now();

@@ -1,6 +1,6 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{service_fn, LambdaEvent};
-use thanotopolis_realtime::{ManagementEndpoint, RealtimeState};
+use thanotopolis_fn_realtime::{ManagementEndpoint, RealtimeState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
             Ok::<_, lambda_runtime::Error>(
-                thanotopolis_realtime::handle(state, event.payload).await,
+                thanotopolis_fn_realtime::handle(state, event.payload).await,
             )
         },
     ))

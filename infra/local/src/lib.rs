@@ -33,13 +33,13 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
 /// annotations (`docs/openapi.json` is this, pretty-printed).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     thanotopolis_service::openapi::document([
-        thanotopolis_health::openapi(),
-        thanotopolis_auth::openapi(),
-        thanotopolis_organizations::openapi(),
-        thanotopolis_agents_api::openapi(),
-        thanotopolis_conversations_api::openapi(),
-        thanotopolis_admin_api::openapi(),
-        thanotopolis_voice::openapi(),
+        thanotopolis_fn_health::openapi(),
+        thanotopolis_fn_auth::openapi(),
+        thanotopolis_fn_organizations::openapi(),
+        thanotopolis_fn_agents::openapi(),
+        thanotopolis_fn_conversations::openapi(),
+        thanotopolis_fn_admin::openapi(),
+        thanotopolis_fn_voice::openapi(),
     ])
 }
 
@@ -53,7 +53,7 @@ pub struct GatewayConfig {
     /// The language model for agent replies (`OPENAI_*`); `None` answers with an error frame.
     pub llm: Option<thanotopolis_llm::LlmSettings>,
     /// Deepgram for speech-to-text (`DEEPGRAM_*`); `None` answers 503.
-    pub deepgram: Option<thanotopolis_voice::DeepgramSettings>,
+    pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
 }
 
 /// A gateway serving in the background.
@@ -171,16 +171,16 @@ pub async fn start_with_limits(
     let gateway = sockets::Gateway::new(realtime.clone(), loopback.to_string(), limits);
     let sockets = gateway.clone();
     let router = thanotopolis_service::with_fallbacks(
-        thanotopolis_health::router(app.clone())
-            .merge(thanotopolis_auth::router(app.clone()))
-            .merge(thanotopolis_agents_api::router(app.clone()))
-            .merge(thanotopolis_admin_api::router(app.clone()))
-            .merge(thanotopolis_voice::router(app.clone(), config.deepgram))
-            .merge(thanotopolis_conversations_api::router(
+        thanotopolis_fn_health::router(app.clone())
+            .merge(thanotopolis_fn_auth::router(app.clone()))
+            .merge(thanotopolis_fn_agents::router(app.clone()))
+            .merge(thanotopolis_fn_admin::router(app.clone()))
+            .merge(thanotopolis_fn_voice::router(app.clone(), config.deepgram))
+            .merge(thanotopolis_fn_conversations::router(
                 app.clone(),
                 Some(realtime.clone()),
             ))
-            .merge(thanotopolis_organizations::router(app.clone()))
+            .merge(thanotopolis_fn_organizations::router(app.clone()))
             .route(
                 OPENAPI_PATH,
                 axum::routing::get(|| async { axum::Json(openapi()) }),

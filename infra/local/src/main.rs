@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         store: settings,
         auth,
         llm: thanotopolis_llm::LlmSettings::from_env(),
-        deepgram: thanotopolis_voice::DeepgramSettings::from_env(),
+        deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
     })
     .await?;
     println!("thanotopolis-local is running");
@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  speech        {}",
-        if thanotopolis_voice::DeepgramSettings::from_env().is_some() {
+        if thanotopolis_fn_voice::DeepgramSettings::from_env().is_some() {
             "Deepgram configured"
         } else {
             "no Deepgram key (set DEEPGRAM_API_KEY; speech-to-text answers 503)"

@@ -142,7 +142,7 @@ impl Gateway {
     }
 
     async fn dispatch(&self, event: ApiGatewayWebsocketProxyRequest) -> (u16, String) {
-        let response = thanotopolis_realtime::handle(&self.realtime, event).await;
+        let response = thanotopolis_fn_realtime::handle(&self.realtime, event).await;
         let body = match response.body {
             Some(LambdaBody::Text(t)) => t,
             Some(LambdaBody::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),

@@ -8,7 +8,7 @@ use crate::{EventEndpoint, PostError, RealtimeState};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use thanotopolis_conversations::presence::{self as connections, Connection};
-use thanotopolis_service::ApiResult;
+use thanotopolis_store::StoreResult;
 use uuid::Uuid;
 
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -44,7 +44,7 @@ pub async fn send(
 pub async fn recipients(
     state: &RealtimeState,
     conversation_id: Uuid,
-) -> ApiResult<Vec<Connection>> {
+) -> StoreResult<Vec<Connection>> {
     let rows = connections::in_conversation(&state.app, conversation_id).await?;
     let Some(tenant_id) = rows.first().map(|r| r.tenant_id) else {
         return Ok(rows);
@@ -67,7 +67,7 @@ pub async fn broadcast(
     conversation_id: Uuid,
     skip: Option<&str>,
     frame_for: impl Fn(&Connection) -> Value,
-) -> ApiResult<usize> {
+) -> StoreResult<usize> {
     let recipients = recipients(state, conversation_id).await?;
     // Frames are built up front so each delivery owns its data (and the future stays Send).
     let outgoing: Vec<(String, Value)> = recipients

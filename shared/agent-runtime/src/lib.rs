@@ -10,10 +10,12 @@
 //! It knows sockets only as connection rows and management-API posts; API Gateway events are
 //! the WebSocket function's business.
 
+mod error;
 pub mod fanout;
 pub mod frames;
 pub mod pipeline;
 
+pub use error::ReplyError;
 pub use fanout::MAX_IN_FLIGHT;
 pub use thanotopolis_sockets::{ManagementEndpoint, PostError, Poster};
 

@@ -15,7 +15,7 @@
 //! - No provider configured, or the provider failing: an `error` frame that says so. Never an
 //!   invented reply.
 
-use crate::{fanout, frames, EventEndpoint, RealtimeState};
+use crate::{fanout, frames, EventEndpoint, RealtimeState, ReplyError};
 use serde_json::json;
 use thanotopolis_agents::{AgentRecord, MODERATOR};
 use thanotopolis_conversations::presence::Connection;
@@ -23,7 +23,6 @@ use thanotopolis_conversations::{
     self as conversations, ConversationRecord, MessageInput, MessageRecord,
 };
 use thanotopolis_llm::{ChatMessage, Completion, LlmClient};
-use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_tenant_auth::Caller;
 use thanotopolis_usage::{record_usage, UsageEvent, TOKENS};
 use uuid::Uuid;
@@ -45,17 +44,9 @@ pub async fn respond(
 ) {
     if let Err(e) = run(state, endpoint, caller, conversation, message, mention).await {
         tracing::warn!(conversation_id = %conversation.id, error = %e, "agent pipeline failed");
-        let content = match &e {
-            ApiError::Internal(_) => "Failed to process message".to_string(),
-            other => other.to_string(),
-        };
-        let frame = frames::error(&content);
+        let frame = frames::error(&e.frame_text());
         let _ = fanout::broadcast(state, endpoint, conversation.id, None, |_| frame.clone()).await;
     }
-}
-
-fn unavailable(detail: impl Into<String>) -> ApiError {
-    ApiError::ServiceUnavailable(detail.into())
 }
 
 async fn run(
@@ -65,27 +56,19 @@ async fn run(
     conversation: &ConversationRecord,
     message: &MessageRecord,
     mention: Option<String>,
-) -> ApiResult<()> {
-    let llm = state.llm.as_ref().ok_or_else(|| {
-        unavailable("No language model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_MODEL)")
-    })?;
+) -> Result<(), ReplyError> {
+    let llm = state.llm.as_ref().ok_or(ReplyError::NoProvider)?;
     let store = state.app.stores.main.as_ref();
     let candidates = candidates(state, caller, conversation).await?;
     if candidates.is_empty() {
-        return Err(ApiError::bad_request(
-            "No agent is available to answer in this conversation",
-        ));
+        return Err(ReplyError::NoAgent);
     }
     let agent = match explicit_mention(mention.as_deref(), &message.content) {
         Some(wanted) => candidates
             .iter()
             .find(|a| a.agent_type.eq_ignore_ascii_case(&wanted))
             .cloned()
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Agent {wanted} is not available in this conversation"
-                ))
-            })?,
+            .ok_or(ReplyError::AgentNotAvailable(wanted))?,
         None => moderate(state, llm, caller, conversation, message, &candidates).await?,
     };
 
@@ -121,9 +104,9 @@ async fn run(
         result
     };
     let (completion, ()) = tokio::join!(generate, forward);
-    let completion = completion.map_err(|e| unavailable(e.to_string()))?;
+    let completion = completion.map_err(|e| ReplyError::Provider(e.to_string()))?;
     if completion.content.trim().is_empty() {
-        return Err(unavailable("The language model returned an empty reply"));
+        return Err(ReplyError::EmptyReply);
     }
 
     let reply = conversations::post_message(
@@ -171,7 +154,7 @@ async fn candidates(
     state: &RealtimeState,
     caller: &Caller,
     conversation: &ConversationRecord,
-) -> ApiResult<Vec<AgentRecord>> {
+) -> Result<Vec<AgentRecord>, ReplyError> {
     let available = thanotopolis_agents::available(state.app.stores.main.as_ref(), caller).await?;
     let attached: Vec<&str> = conversation
         .agents
@@ -210,7 +193,7 @@ async fn moderate(
     conversation: &ConversationRecord,
     message: &MessageRecord,
     candidates: &[AgentRecord],
-) -> ApiResult<AgentRecord> {
+) -> Result<AgentRecord, ReplyError> {
     let others: Vec<&AgentRecord> = candidates
         .iter()
         .filter(|a| a.agent_type != MODERATOR)
@@ -253,7 +236,7 @@ async fn moderate(
     let (choice, completion) = llm
         .complete_json(&[ChatMessage::system(system), ChatMessage::user(text)])
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| ReplyError::Provider(e.to_string()))?;
     meter(state, caller, conversation.id, &completion, MODERATOR).await;
     let wanted = choice["agent_type"].as_str().unwrap_or_default();
     Ok(candidates

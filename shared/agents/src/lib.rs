@@ -3,13 +3,16 @@
 //! caller's own organization (defect #7): enabled, active free agents plus the proprietary
 //! agents of the caller's organization.
 
+mod error;
+
+pub use error::{AgentError, AgentResult};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{from_item, readable};
 use thanotopolis_store::{Index, Item, Key, Query, Store};
-use thanotopolis_tenant_auth::records::{from_item, readable};
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -155,7 +158,7 @@ pub fn catalog() -> &'static [AgentRecord] {
     })
 }
 
-async fn query_all(store: &dyn Store, query: Query) -> ApiResult<Vec<AgentRecord>> {
+async fn query_all(store: &dyn Store, query: Query) -> AgentResult<Vec<AgentRecord>> {
     Ok(readable(
         thanotopolis_store::query_all(store, &query).await?,
     ))
@@ -163,7 +166,7 @@ async fn query_all(store: &dyn Store, query: Query) -> ApiResult<Vec<AgentRecord
 
 /// Every agent the caller may see: built-in agents (with their stored changes), free agents
 /// made through the API, and the caller's organization's own agents. Two queries.
-pub async fn visible(store: &dyn Store, caller: &Caller) -> ApiResult<Vec<AgentRecord>> {
+pub async fn visible(store: &dyn Store, caller: &Caller) -> AgentResult<Vec<AgentRecord>> {
     let global = Query::new(keys::GLOBAL_AGENTS).begins_with(keys::AGENT_PREFIX);
     let own = Query::new(keys::tenant_partition(&caller.scope())).begins_with(keys::AGENT_PREFIX);
     let (stored_global, stored_own) = tokio::join!(query_all(store, global), query_all(store, own));
@@ -186,15 +189,14 @@ pub async fn visible(store: &dyn Store, caller: &Caller) -> ApiResult<Vec<AgentR
 }
 
 /// The agents that serve the caller now (enabled, active, free or its organization's own).
-pub async fn available(store: &dyn Store, caller: &Caller) -> ApiResult<Vec<AgentRecord>> {
+pub async fn available(store: &dyn Store, caller: &Caller) -> AgentResult<Vec<AgentRecord>> {
     let mut agents = visible(store, caller).await?;
     agents.retain(|a| a.serves(caller));
     Ok(agents)
 }
 
 /// The agent with this id, if the caller may see it (anything else is 404, as if absent).
-pub async fn find(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<AgentRecord> {
-    let not_found = || ApiError::not_found("Agent not found");
+pub async fn find(store: &dyn Store, caller: &Caller, id: Uuid) -> AgentResult<AgentRecord> {
     let page = store
         .query(
             &Query::new(keys::index::agent_id(id))
@@ -208,12 +210,12 @@ pub async fn find(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<Age
             .iter()
             .find(|a| a.id == id)
             .cloned()
-            .ok_or_else(not_found)?,
+            .ok_or(AgentError::NotFound)?,
     };
     if agent.visible_to(caller) {
         Ok(agent)
     } else {
-        Err(not_found())
+        Err(AgentError::NotFound)
     }
 }
 

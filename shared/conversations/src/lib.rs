@@ -10,9 +10,13 @@
 //! Access: the caller's tenant scope builds every key, so another tenant's conversation reads
 //! as absent (404); within the tenant, only active members get in (403 `Access denied`).
 
+mod error;
+mod http;
 mod messages;
 pub mod presence;
 mod records;
+
+pub use error::{ConversationError, ConversationResult};
 
 pub use messages::{
     delete_message, history, list_messages, post_message, recent_messages, sender_name,
@@ -24,9 +28,8 @@ pub use records::{
 };
 
 use serde_json::Value;
-use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::from_item;
 use thanotopolis_store::{Condition, Store, StoreError, Update};
-use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -38,33 +41,35 @@ pub const MAX_PARTICIPANTS: usize = 50;
 
 /// The conversation if it exists in the caller's tenant (else 404) and the caller is an active
 /// member (else 403 `Access denied`). One read.
-pub async fn open(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<ConversationRecord> {
+pub async fn open(
+    store: &dyn Store,
+    caller: &Caller,
+    id: Uuid,
+) -> ConversationResult<ConversationRecord> {
     let conversation = load(store, caller, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+        .ok_or(ConversationError::NotFound)?;
     require_member(caller, &conversation)?;
     Ok(conversation)
 }
 
-fn require_member(caller: &Caller, conversation: &ConversationRecord) -> ApiResult<()> {
+fn require_member(caller: &Caller, conversation: &ConversationRecord) -> ConversationResult<()> {
     if conversation.members.contains(&caller.user_id()) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("Access denied"))
+        Err(ConversationError::NotMember)
     }
 }
 
 fn require_manager(
     caller: &Caller,
     conversation: &ConversationRecord,
-    action: &str,
-) -> ApiResult<()> {
+    action: &'static str,
+) -> ConversationResult<()> {
     if may_manage(caller, conversation) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!(
-            "Only the conversation's creator or an organization admin can {action}"
-        )))
+        Err(ConversationError::NotManager(action))
     }
 }
 
@@ -73,12 +78,8 @@ pub async fn load(
     store: &dyn Store,
     caller: &Caller,
     id: Uuid,
-) -> ApiResult<Option<ConversationRecord>> {
-    store
-        .get(&keys::conversation(&caller.scope(), id))
-        .await?
-        .map(from_item)
-        .transpose()
+) -> ConversationResult<Option<ConversationRecord>> {
+    Ok(thanotopolis_store::get_record(store, &keys::conversation(&caller.scope(), id)).await?)
 }
 
 /// Whether the caller may delete the conversation or clear its messages: its creator, or an
@@ -95,8 +96,8 @@ pub async fn open_to_manage(
     store: &dyn Store,
     caller: &Caller,
     id: Uuid,
-    action: &str,
-) -> ApiResult<ConversationRecord> {
+    action: &'static str,
+) -> ConversationResult<ConversationRecord> {
     let conversation = open(store, caller, id).await?;
     require_manager(caller, &conversation, action)?;
     Ok(conversation)
@@ -106,11 +107,15 @@ pub async fn open_to_manage(
 /// conversation whose stored item cannot be read any more (written by an older version, or
 /// damaged) can still be deleted, by an org_admin or above, so nothing stored can block
 /// its own removal.
-pub async fn open_to_delete(store: &dyn Store, caller: &Caller, id: Uuid) -> ApiResult<Uuid> {
+pub async fn open_to_delete(
+    store: &dyn Store,
+    caller: &Caller,
+    id: Uuid,
+) -> ConversationResult<Uuid> {
     let item = store
         .get(&keys::conversation(&caller.scope(), id))
         .await?
-        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
+        .ok_or(ConversationError::NotFound)?;
     match from_item::<ConversationRecord>(item) {
         Ok(conversation) => {
             require_member(caller, &conversation)?;
@@ -119,21 +124,26 @@ pub async fn open_to_delete(store: &dyn Store, caller: &Caller, id: Uuid) -> Api
         }
         Err(e) => {
             tracing::error!(conversation_id = %id, error = %e, "deleting an unreadable conversation");
-            thanotopolis_tenant_auth::policy::require_org_admin(caller)?;
-            Ok(id)
+            // Its creator cannot be read: only an org_admin or above may remove it.
+            if thanotopolis_tenant_auth::policy::may_manage_conversation(caller, None) {
+                Ok(id)
+            } else {
+                Err(ConversationError::NotManager("delete it"))
+            }
         }
     }
 }
 
 /// Applies `change` to the conversation with optimistic concurrency: the write holds only if
 /// nobody changed the conversation since it was read; a lost race is retried on fresh data,
-/// and answered 409 if it keeps losing. Never a silent overwrite.
-pub async fn modify(
+/// and answered 409 if it keeps losing. Never a silent overwrite. `change` may refuse with
+/// its caller's own error type.
+pub async fn modify<E: From<ConversationError>>(
     store: &dyn Store,
     caller: &Caller,
     id: Uuid,
-    mut change: impl FnMut(&ConversationRecord) -> ApiResult<Vec<(String, Value)>>,
-) -> ApiResult<ConversationRecord> {
+    mut change: impl FnMut(&ConversationRecord) -> Result<Vec<(String, Value)>, E>,
+) -> Result<ConversationRecord, E> {
     for _ in 0..3 {
         let current = open(store, caller, id).await?;
         let mut update = Update::new()
@@ -150,12 +160,10 @@ pub async fn modify(
             )
             .await
         {
-            Ok(item) => return from_item(item),
+            Ok(item) => return Ok(from_item(item).map_err(ConversationError::from)?),
             Err(StoreError::ConditionFailed) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(ConversationError::from(e).into()),
         }
     }
-    Err(ApiError::Conflict(
-        "The conversation was changed concurrently; please retry".into(),
-    ))
+    Err(ConversationError::Conflict.into())
 }

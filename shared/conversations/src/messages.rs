@@ -1,11 +1,10 @@
 //! Storing and reading messages.
 
-use crate::{ConversationRecord, MessageRecord};
+use crate::{ConversationError, ConversationRecord, ConversationResult, MessageRecord};
 use serde_json::{json, Value};
-use thanotopolis_service::{ApiError, ApiResult};
+use thanotopolis_store::readable;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
-use thanotopolis_tenant_auth::records::{from_item, readable};
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
 
@@ -53,8 +52,11 @@ pub fn sender_name(user: &UserRecord) -> String {
     }
 }
 
-fn validate(input: &MessageInput) -> ApiResult<()> {
-    let invalid = |field: &str, msg: &str| ApiError::invalid(&["body", field], msg);
+fn validate(input: &MessageInput) -> ConversationResult<()> {
+    let invalid = |field: &'static str, message: &str| ConversationError::Invalid {
+        field,
+        message: message.into(),
+    };
     if input.content.trim().is_empty() {
         return Err(invalid("content", "Message content must not be empty"));
     }
@@ -90,7 +92,7 @@ pub async fn post_message(
     scope: &TenantScope,
     conversation: &ConversationRecord,
     input: MessageInput<'_>,
-) -> ApiResult<MessageRecord> {
+) -> ConversationResult<MessageRecord> {
     validate(&input)?;
     let now = thanotopolis_tenant_auth::now_rfc3339();
     let (sender_type, sender) = match (input.author, &input.agent_type) {
@@ -147,19 +149,17 @@ pub async fn post_message(
         Err(StoreError::TransactionCanceled { failed }) if failed.first() == Some(&0) => {
             // The id exists: a retried send. Answer with what was stored, if it is this
             // author's; an id taken by someone else is refused.
-            let stored = store
-                .get(&keys::message(scope, conversation.id, message.id))
-                .await?
-                .map(from_item::<MessageRecord>)
-                .transpose()?;
+            let stored: Option<MessageRecord> = thanotopolis_store::get_record(
+                store,
+                &keys::message(scope, conversation.id, message.id),
+            )
+            .await?;
             match stored {
                 Some(s) if s.user_id == message.user_id => Ok(s),
-                _ => Err(ApiError::Conflict("Message id already used".into())),
+                _ => Err(ConversationError::MessageIdTaken),
             }
         }
-        Err(StoreError::TransactionCanceled { .. }) => {
-            Err(ApiError::not_found("Conversation not found"))
-        }
+        Err(StoreError::TransactionCanceled { .. }) => Err(ConversationError::NotFound),
         Err(e) => Err(e.into()),
     }
 }
@@ -168,7 +168,7 @@ async fn collect(
     store: &dyn Store,
     query: Query,
     want: usize,
-) -> ApiResult<(Vec<MessageRecord>, Option<String>)> {
+) -> ConversationResult<(Vec<MessageRecord>, Option<String>)> {
     let mut out = Vec::new();
     let mut cursor = query.cursor.clone();
     loop {
@@ -190,7 +190,7 @@ pub async fn list_messages(
     skip: usize,
     limit: Option<usize>,
     cursor: Option<String>,
-) -> ApiResult<(Vec<MessageRecord>, Option<String>)> {
+) -> ConversationResult<(Vec<MessageRecord>, Option<String>)> {
     let partition = keys::conversation_partition(scope, conversation_id);
     let mut query = Query::new(partition)
         .begins_with(keys::MESSAGE_PREFIX)
@@ -219,7 +219,7 @@ pub async fn recent_messages(
     scope: &TenantScope,
     conversation_id: Uuid,
     n: u32,
-) -> ApiResult<Vec<MessageRecord>> {
+) -> ConversationResult<Vec<MessageRecord>> {
     let query = Query::new(keys::conversation_partition(scope, conversation_id))
         .begins_with(keys::MESSAGE_PREFIX)
         .backward()
@@ -235,7 +235,7 @@ pub async fn history(
     store: &dyn Store,
     scope: &TenantScope,
     conversation_id: Uuid,
-) -> ApiResult<Vec<MessageRecord>> {
+) -> ConversationResult<Vec<MessageRecord>> {
     list_messages(store, scope, conversation_id, 0, None, None)
         .await
         .map(|(m, _)| m)
@@ -247,7 +247,7 @@ pub async fn delete_message(
     scope: &TenantScope,
     conversation_id: Uuid,
     message_id: Uuid,
-) -> ApiResult<()> {
+) -> ConversationResult<()> {
     let writes = vec![
         Write::Delete {
             key: keys::message(scope, conversation_id, message_id),
@@ -261,9 +261,7 @@ pub async fn delete_message(
     ];
     match store.transact(writes).await {
         Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. }) => {
-            Err(ApiError::not_found("Message not found"))
-        }
+        Err(StoreError::TransactionCanceled { .. }) => Err(ConversationError::MessageNotFound),
         Err(e) => Err(e.into()),
     }
 }

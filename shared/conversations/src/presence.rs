@@ -4,7 +4,7 @@
 //! here is of sockets that are really open (or vanished less than one fan-out ago).
 
 use serde::{Deserialize, Serialize};
-use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_service::AppState;
 use thanotopolis_store::schema::CONNECTIONS_TABLE;
 use thanotopolis_store::{query_all, Index, Item, Key, Query, StoreResult};
 use uuid::Uuid;
@@ -79,11 +79,6 @@ impl Connection {
     }
 }
 
-fn parse(item: Item) -> ApiResult<Connection> {
-    serde_json::from_value(serde_json::Value::Object(item))
-        .map_err(|e| ApiError::Internal(format!("unreadable connection row: {e}")))
-}
-
 /// The rows of a list, skipping (and logging) any that cannot be read: one bad row never
 /// stops a fan-out or a count.
 fn readable(items: Vec<Item>) -> Vec<Connection> {
@@ -91,7 +86,7 @@ fn readable(items: Vec<Item>) -> Vec<Connection> {
         .into_iter()
         .filter_map(|item| {
             let id = item.get("connection_id").cloned();
-            parse(item)
+            thanotopolis_store::from_item::<Connection>(item)
                 .map_err(|e| tracing::error!(?id, error = %e, "unreadable connection row skipped"))
                 .ok()
         })
@@ -108,7 +103,7 @@ pub struct TenantPresence {
     pub by_conversation: std::collections::BTreeMap<Uuid, usize>,
 }
 
-pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> ApiResult<TenantPresence> {
+pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<TenantPresence> {
     let query = Query::new(tenant_id.to_string()).on(Index::Gsi2);
     let mut users = Vec::new();
     let mut by_conversation = std::collections::BTreeMap::new();
@@ -129,25 +124,23 @@ pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> ApiResult<TenantPrese
 }
 
 /// Live sockets of a conversation (a count query).
-pub async fn count_in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<u64> {
-    Ok(app
-        .stores
+pub async fn count_in_conversation(app: &AppState, conversation_id: Uuid) -> StoreResult<u64> {
+    app.stores
         .connections
         .count(&Query::new(conversation_id.to_string()).on(Index::Gsi1))
-        .await?)
+        .await
 }
 
 pub async fn register(app: &AppState, connection: &Connection) -> StoreResult<()> {
     app.stores.connections.put(connection.item(), None).await
 }
 
-pub async fn load(app: &AppState, connection_id: &str) -> ApiResult<Option<Connection>> {
-    app.stores
-        .connections
-        .get(&Key::partition(connection_id))
-        .await?
-        .map(parse)
-        .transpose()
+pub async fn load(app: &AppState, connection_id: &str) -> StoreResult<Option<Connection>> {
+    thanotopolis_store::get_record(
+        app.stores.connections.as_ref(),
+        &Key::partition(connection_id),
+    )
+    .await
 }
 
 /// Records a heartbeat: the socket is still there (only while its row exists).
@@ -175,7 +168,11 @@ fn user_prefix(user_id: Uuid) -> String {
 /// Closes every socket of a user and deletes their rows at once: for a user who was
 /// deactivated, removed, or logged out everywhere. One index query, then one close and one
 /// delete per socket. Returns how many sockets were ended.
-pub async fn end_user_sockets(app: &AppState, tenant_id: Uuid, user_id: Uuid) -> ApiResult<usize> {
+pub async fn end_user_sockets(
+    app: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> StoreResult<usize> {
     let query = Query::new(tenant_id.to_string())
         .on(Index::Gsi2)
         .begins_with(user_prefix(user_id));
@@ -209,7 +206,10 @@ pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {
 }
 
 /// The live sockets of a conversation: one query.
-pub async fn in_conversation(app: &AppState, conversation_id: Uuid) -> ApiResult<Vec<Connection>> {
+pub async fn in_conversation(
+    app: &AppState,
+    conversation_id: Uuid,
+) -> StoreResult<Vec<Connection>> {
     let query = Query::new(conversation_id.to_string()).on(Index::Gsi1);
     Ok(readable(
         query_all(app.stores.connections.as_ref(), &query).await?,

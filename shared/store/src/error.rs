@@ -33,4 +33,8 @@ pub enum StoreError {
     /// The backend cannot be reached or is throttling; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A stored item does not read as the record it should be (written by an older version,
+    /// or damaged).
+    #[error("unreadable stored record: {0}")]
+    Unreadable(String),
 }

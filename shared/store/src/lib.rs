@@ -14,6 +14,7 @@
 //! nothing about tenants or HTTP: key formats live in `thanotopolis_tenant_auth::keys`.
 
 mod cursor;
+mod decode;
 mod dynamo;
 mod error;
 mod limits;
@@ -22,6 +23,7 @@ pub mod schema;
 mod sqlite;
 mod types;
 
+pub use decode::{from_item, readable};
 pub use dynamo::DynamoStore;
 pub use error::{StoreError, StoreResult};
 pub use limits::{item_size, MAX_ITEM_BYTES, MAX_NESTING, MAX_TRANSACTION_WRITES};
@@ -31,6 +33,14 @@ pub use sqlite::SqliteStore;
 pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update, Write};
 
 use async_trait::async_trait;
+
+/// The record stored at `key`, if any.
+pub async fn get_record<T: for<'de> serde::Deserialize<'de>>(
+    store: &dyn Store,
+    key: &Key,
+) -> StoreResult<Option<T>> {
+    store.get(key).await?.map(from_item).transpose()
+}
 
 /// Every item a query matches, reading page after page.
 pub async fn query_all(store: &dyn Store, query: &Query) -> StoreResult<Vec<Item>> {

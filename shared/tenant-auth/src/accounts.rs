@@ -2,12 +2,12 @@
 //! tenant's user counter kept in the same transaction.
 
 use crate::creation::{Claim, Creation};
-use crate::records::{from_item, readable};
 use crate::validate::{EmailAddress, Password};
 use crate::{keys, password, Role, TenantScope, UserRecord};
+use crate::{AuthError, AuthResult};
 use serde_json::json;
-use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{from_item, readable};
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ pub struct NewAccount {
 }
 
 /// The user record for a new account (hashes the password).
-pub async fn new_user(scope: &TenantScope, account: NewAccount) -> ApiResult<UserRecord> {
+pub async fn new_user(scope: &TenantScope, account: NewAccount) -> AuthResult<UserRecord> {
     Ok(UserRecord {
         id: Uuid::new_v4(),
         tenant_id: scope.tenant_id(),
@@ -84,16 +84,12 @@ pub async fn load(
     store: &dyn Store,
     scope: &TenantScope,
     id: Uuid,
-) -> ApiResult<Option<UserRecord>> {
-    store
-        .get(&keys::user(scope, id))
-        .await?
-        .map(from_item)
-        .transpose()
+) -> AuthResult<Option<UserRecord>> {
+    Ok(thanotopolis_store::get_record(store, &keys::user(scope, id)).await?)
 }
 
 /// Every user of the tenant, oldest id order (one query per 1 MB page).
-pub async fn list(store: &dyn Store, scope: &TenantScope) -> ApiResult<Vec<UserRecord>> {
+pub async fn list(store: &dyn Store, scope: &TenantScope) -> AuthResult<Vec<UserRecord>> {
     let query = Query::new(keys::tenant_partition(scope)).begins_with(keys::USER_PREFIX);
     let mut users: Vec<UserRecord> = readable(thanotopolis_store::query_all(store, &query).await?);
     users.sort_by(|a, b| a.created_at.cmp(&b.created_at));
@@ -114,7 +110,7 @@ pub async fn update(
     scope: &TenantScope,
     id: Uuid,
     changes: UserChanges,
-) -> ApiResult<UserRecord> {
+) -> AuthResult<UserRecord> {
     let mut update = Update::new().set("updated_at", crate::now_rfc3339());
     if let Some(role) = changes.role {
         update = update.set("role", role.as_str());
@@ -129,14 +125,14 @@ pub async fn update(
         .update(&keys::user(scope, id), update, Some(Condition::Exists))
         .await
     {
-        Ok(item) => from_item(item),
-        Err(StoreError::ConditionFailed) => Err(ApiError::not_found("User not found")),
+        Ok(item) => Ok(from_item(item)?),
+        Err(StoreError::ConditionFailed) => Err(AuthError::UserNotFound),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Deletes a user, its claims and one from the tenant's counter, all or nothing.
-pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -> ApiResult<()> {
+pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -> AuthResult<()> {
     let email = EmailAddress::parse(&user.email).expect("validated e-mail");
     let writes = vec![
         Write::Delete {
@@ -159,7 +155,7 @@ pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -
     ];
     match store.transact(writes).await {
         Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. }) => Err(ApiError::not_found("User not found")),
+        Err(StoreError::TransactionCanceled { .. }) => Err(AuthError::UserNotFound),
         Err(e) => Err(e.into()),
     }
 }
@@ -169,7 +165,7 @@ pub async fn by_email(
     store: &dyn Store,
     scope: &TenantScope,
     email: &EmailAddress,
-) -> ApiResult<Option<UserRecord>> {
+) -> AuthResult<Option<UserRecord>> {
     let Some(claim) = store.get(&keys::email_claim(scope, email)).await? else {
         return Ok(None);
     };
@@ -188,7 +184,7 @@ pub async fn by_email(
 pub async fn oldest_by_email(
     store: &dyn Store,
     email: &EmailAddress,
-) -> ApiResult<Option<(TenantScope, UserRecord)>> {
+) -> AuthResult<Option<(TenantScope, UserRecord)>> {
     let page = store
         .query(
             &Query::new(keys::index::email(email))
@@ -210,7 +206,7 @@ pub async fn load_many(
     store: &dyn Store,
     scope: &TenantScope,
     ids: &[Uuid],
-) -> ApiResult<Vec<UserRecord>> {
+) -> AuthResult<Vec<UserRecord>> {
     let keys: Vec<_> = ids.iter().map(|id| keys::user(scope, *id)).collect();
     Ok(readable(store.batch_get(&keys).await?))
 }
@@ -233,10 +229,10 @@ pub async fn change_by(
     scope: &TenantScope,
     target: &UserRecord,
     change: UserPatch,
-) -> ApiResult<UserRecord> {
+) -> AuthResult<UserRecord> {
     let role = match change.role.as_deref() {
         Some(raw) => {
-            let role = Role::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid role"))?;
+            let role = Role::parse(raw).ok_or(AuthError::InvalidRole)?;
             crate::policy::check_role_change(caller, target.id, target.role, role)?;
             Some(role)
         }

@@ -2,13 +2,13 @@
 //! tenant and session (refresh-token family) in one round trip, so a deactivation, a role
 //! change or a logout takes effect on the next request even for tokens already issued.
 
-use crate::records::from_item;
 use crate::tokens::AccessSubject;
 use crate::{keys, tokens, Role, TenantRecord, TenantScope, UserRecord};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
 use uuid::Uuid;
 
@@ -190,7 +190,7 @@ pub async fn active_users(
     state: &AppState,
     tenant_id: Uuid,
     user_ids: &[Uuid],
-) -> ApiResult<std::collections::HashSet<Uuid>> {
+) -> thanotopolis_store::StoreResult<std::collections::HashSet<Uuid>> {
     let scope = TenantScope::trusted(tenant_id);
     let tenant_key = keys::tenant(&scope);
     let mut wanted: Vec<_> = user_ids.iter().map(|id| keys::user(&scope, *id)).collect();
@@ -203,7 +203,7 @@ pub async fn active_users(
     if !tenant_active {
         return Ok(Default::default());
     }
-    let users: Vec<UserRecord> = crate::records::readable(items.into_values());
+    let users: Vec<UserRecord> = thanotopolis_store::readable(items.into_values());
     Ok(users
         .into_iter()
         .filter(|u| u.is_active)

@@ -14,7 +14,9 @@
 pub mod accounts;
 mod caller;
 pub mod creation;
+mod error;
 mod hs256;
+mod http;
 pub mod keys;
 pub mod login_limits;
 pub mod operator;
@@ -29,6 +31,7 @@ pub mod tokens;
 pub mod validate;
 
 pub use caller::{active_users, Caller, TokenCaller};
+pub use error::{AuthError, AuthResult};
 pub use records::{TenantRecord, UserRecord};
 pub use role::Role;
 pub use scope::TenantScope;

@@ -6,9 +6,10 @@
 
 use crate::keys;
 use crate::validate::EmailAddress;
+use crate::{AuthError, AuthResult};
 use sha2::{Digest, Sha256};
 use thanotopolis_service::config::LoginLimits;
-use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_service::AppState;
 use thanotopolis_store::{Key, Update};
 
 /// The counters one login attempt is measured against.
@@ -24,7 +25,7 @@ impl Attempt {
         state: &AppState,
         email: &EmailAddress,
         client: Option<&str>,
-    ) -> ApiResult<Attempt> {
+    ) -> AuthResult<Attempt> {
         let limits: LoginLimits = state.auth.login_limits;
         let window_secs = limits.window.as_secs().max(1) as i64;
         let now = crate::now_epoch();
@@ -57,18 +58,13 @@ impl Attempt {
         });
         if over {
             let retry_after = (attempt.window_end - now).max(1) as u64;
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
-                    "Too many failed login attempts; try again in {retry_after} seconds"
-                ),
-                retry_after,
-            });
+            return Err(AuthError::TooManyAttempts { retry_after });
         }
         Ok(attempt)
     }
 
     /// Counts a failed attempt against every counter (atomic adds, in parallel).
-    pub async fn failed(self, state: &AppState) -> ApiResult<()> {
+    pub async fn failed(self, state: &AppState) -> AuthResult<()> {
         let writes = self.counters.into_iter().map(|(key, _)| {
             let update = Update::new()
                 .add("failures", 1)

@@ -3,10 +3,10 @@
 //! themselves). Used by the `thanotopolis-admin` command-line tool.
 
 use crate::accounts::{self, UserChanges};
-use crate::records::from_item;
 use crate::validate::{EmailAddress, Subdomain};
 use crate::{keys, tenants, Role, TenantScope, UserRecord};
-use thanotopolis_service::{ApiError, ApiResult};
+use crate::{AuthError, AuthResult};
+use thanotopolis_store::from_item;
 use thanotopolis_store::{Index, Query, Store};
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ pub enum UserRef {
 }
 
 /// Finds the user an operator named.
-pub async fn find_user(store: &dyn Store, user: &UserRef) -> ApiResult<(TenantScope, UserRecord)> {
+pub async fn find_user(store: &dyn Store, user: &UserRef) -> AuthResult<(TenantScope, UserRecord)> {
     let found = match user {
         UserRef::Id(id) => {
             let page = store
@@ -47,11 +47,11 @@ pub async fn find_user(store: &dyn Store, user: &UserRef) -> ApiResult<(TenantSc
             }
         }
     };
-    found.ok_or_else(|| ApiError::not_found("User not found"))
+    found.ok_or(AuthError::UserNotFound)
 }
 
 /// Sets a user's role, whatever it was.
-pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> ApiResult<UserRecord> {
+pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> AuthResult<UserRecord> {
     let (scope, found) = find_user(store, user).await?;
     let changes = UserChanges {
         role: Some(role),

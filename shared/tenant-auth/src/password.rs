@@ -5,11 +5,11 @@
 //! which grows a thread per waiting task) also keep the freed 19 MiB buffers in a few
 //! allocator arenas, where the next hash reuses them, instead of one per pool thread.
 
+use crate::{AuthError, AuthResult};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use thanotopolis_service::{ApiError, ApiResult};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -43,27 +43,27 @@ fn hashers() -> &'static mpsc::Sender<Job> {
 /// Runs one argon2 computation on a hashing thread, waiting (without blocking the runtime)
 /// for its turn and its result.
 async fn bounded<T: Send + 'static>(
-    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
+    work: impl FnOnce() -> AuthResult<T> + Send + 'static,
+) -> AuthResult<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     hashers()
         .send(Box::new(move || {
             let _ = tx.send(work());
         }))
-        .map_err(|_| ApiError::Internal("hashing threads stopped".into()))?;
+        .map_err(|_| AuthError::Hashing("hashing threads stopped".into()))?;
     rx.await
-        .map_err(|_| ApiError::Internal("a hashing thread dropped its job".into()))?
+        .map_err(|_| AuthError::Hashing("a hashing thread dropped its job".into()))?
 }
 
 /// Hashes a password into a PHC string.
-pub async fn hash(password: String) -> ApiResult<String> {
+pub async fn hash(password: String) -> AuthResult<String> {
     bounded(move || {
         let salt = SaltString::encode_b64(&crate::random_bytes::<16>())
-            .map_err(|e| ApiError::Internal(format!("salt: {e}")))?;
+            .map_err(|e| AuthError::Hashing(format!("salt: {e}")))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("hash: {e}")))
+            .map_err(|e| AuthError::Hashing(format!("hash: {e}")))
     })
     .await
 }
@@ -71,7 +71,7 @@ pub async fn hash(password: String) -> ApiResult<String> {
 /// Checks a password against a stored hash. With no stored hash (unknown account) it checks
 /// against a decoy hash with the same parameters, so both cases take the same time and
 /// accounts cannot be discovered by timing; the answer is then always `false`.
-pub async fn verify(password: String, stored: Option<String>) -> ApiResult<bool> {
+pub async fn verify(password: String, stored: Option<String>) -> AuthResult<bool> {
     bounded(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| decoy_hash().to_string());

@@ -2,7 +2,19 @@
 //! strings elsewhere.
 
 use crate::{Caller, Role};
-use thanotopolis_service::{ApiError, ApiResult};
+
+/// A refused action, in the words the frontend shows.
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    /// The caller's role does not allow it (403).
+    #[error("{0}")]
+    Role(String),
+    /// Nobody does this to themselves: change their own role or status, remove themselves (400).
+    #[error("{0}")]
+    OnSelf(String),
+}
+
+type Decision = Result<(), Denied>;
 
 /// Whether the caller sees and acts on every organization (a super_admin), not only its own:
 /// the admin dashboard's global figures, any organization's users, agents and metrics.
@@ -33,7 +45,7 @@ pub fn may_manage_conversation(caller: &Caller, creator: Option<uuid::Uuid>) -> 
 }
 
 /// At least `org_admin`: manage the organization and its members.
-pub fn require_org_admin(caller: &Caller) -> ApiResult<()> {
+pub fn require_org_admin(caller: &Caller) -> Decision {
     require(
         caller,
         Role::OrgAdmin,
@@ -42,19 +54,19 @@ pub fn require_org_admin(caller: &Caller) -> ApiResult<()> {
 }
 
 /// At least `admin`: the `/api/users` administration.
-pub fn require_admin(caller: &Caller) -> ApiResult<()> {
+pub fn require_admin(caller: &Caller) -> Decision {
     require(caller, Role::Admin, "Admin access required")
 }
 
-pub fn require_super_admin(caller: &Caller, detail: &str) -> ApiResult<()> {
+pub fn require_super_admin(caller: &Caller, detail: &str) -> Decision {
     require(caller, Role::SuperAdmin, detail)
 }
 
-fn require(caller: &Caller, at_least: Role, detail: &str) -> ApiResult<()> {
+fn require(caller: &Caller, at_least: Role, detail: &str) -> Decision {
     if caller.role() >= at_least {
         Ok(())
     } else {
-        Err(ApiError::forbidden(detail))
+        Err(Denied::Role(detail.into()))
     }
 }
 
@@ -67,27 +79,27 @@ pub fn check_role_change(
     target_id: uuid::Uuid,
     current: Role,
     new: Role,
-) -> ApiResult<()> {
+) -> Decision {
     if actor.user_id() == target_id {
-        return Err(ApiError::bad_request("You cannot change your own role"));
+        return Err(Denied::OnSelf("You cannot change your own role".into()));
     }
     let me = actor.role();
     if me == Role::OrgAdmin && new > Role::OrgAdmin {
-        return Err(ApiError::forbidden(
-            "You cannot promote users to admin or super_admin",
+        return Err(Denied::Role(
+            "You cannot promote users to admin or super_admin".into(),
         ));
     }
     if new == Role::SuperAdmin && me != Role::SuperAdmin {
-        return Err(ApiError::forbidden(
-            "Only super admins can promote to super admin",
+        return Err(Denied::Role(
+            "Only super admins can promote to super admin".into(),
         ));
     }
     if current == Role::SuperAdmin && me != Role::SuperAdmin {
-        return Err(ApiError::forbidden("Super admin access required"));
+        return Err(Denied::Role("Super admin access required".into()));
     }
     if current > me {
-        return Err(ApiError::forbidden(
-            "You cannot change the role of a user ranked above you",
+        return Err(Denied::Role(
+            "You cannot change the role of a user ranked above you".into(),
         ));
     }
     Ok(())
@@ -99,16 +111,16 @@ pub fn check_manage_user(
     target_id: uuid::Uuid,
     target_role: Role,
     self_detail: &str,
-) -> ApiResult<()> {
+) -> Decision {
     if actor.user_id() == target_id {
-        return Err(ApiError::bad_request(self_detail));
+        return Err(Denied::OnSelf(self_detail.into()));
     }
     if !may_touch(actor, target_role) {
-        return Err(ApiError::forbidden("Super admin access required"));
+        return Err(Denied::Role("Super admin access required".into()));
     }
     if target_role > actor.role() {
-        return Err(ApiError::forbidden(
-            "You cannot manage a user ranked above you",
+        return Err(Denied::Role(
+            "You cannot manage a user ranked above you".into(),
         ));
     }
     Ok(())

@@ -5,7 +5,6 @@ use crate::keys::{self, index};
 use crate::{Role, TenantScope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thanotopolis_service::{ApiError, ApiResult};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::Item;
 use uuid::Uuid;
@@ -55,30 +54,6 @@ fn to_item<T: Serialize>(record: &T) -> Item {
         Ok(Value::Object(map)) => map,
         _ => unreachable!("records serialize to JSON objects"),
     }
-}
-
-/// Reads a record from a stored item (key attributes and unknown fields are ignored).
-pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> ApiResult<T> {
-    serde_json::from_value(Value::Object(item))
-        .map_err(|e| ApiError::Internal(format!("unreadable stored record: {e}")))
-}
-
-/// The records of a list of items, skipping any stored item that cannot be read (logged with
-/// its key), so one unreadable item never fails a list of the others.
-pub fn readable<T: for<'de> Deserialize<'de>>(items: impl IntoIterator<Item = Item>) -> Vec<T> {
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let key = MAIN_TABLE.key_of(&item).ok();
-            match serde_json::from_value(Value::Object(item)) {
-                Ok(record) => Some(record),
-                Err(e) => {
-                    tracing::error!(?key, error = %e, "unreadable stored record skipped");
-                    None
-                }
-            }
-        })
-        .collect()
 }
 
 fn with_key(item: Item, key: thanotopolis_store::Key) -> Item {

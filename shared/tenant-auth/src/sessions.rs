@@ -4,13 +4,14 @@
 //! family, unless it happens within the configured grace window after the rotation (a client
 //! that lost the response and retried).
 
-use crate::records::from_item;
 use crate::tokens::{self, RefreshToken};
 use crate::{keys, Caller, TenantScope, UserRecord};
+use crate::{AuthError, AuthResult};
 use serde::Serialize;
 use serde_json::json;
 use thanotopolis_service::config::AuthSettings;
-use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_service::AppState;
+use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Item, Key, Query, StoreError, Update, Write};
 use uuid::Uuid;
@@ -26,8 +27,18 @@ pub struct TokenPair {
     pub organization_subdomain: String,
 }
 
-fn invalid() -> ApiError {
-    ApiError::unauthorized("Invalid refresh token")
+fn invalid() -> AuthError {
+    AuthError::InvalidRefreshToken
+}
+
+/// Why a rotation's transaction was refused, by the write whose condition failed.
+enum Lost {
+    /// Another request rotated the token first.
+    Raced,
+    /// The family was revoked.
+    Revoked,
+    UserInactive,
+    TenantInactive,
 }
 
 fn keyed(key: Key, attrs: serde_json::Value) -> Item {
@@ -103,7 +114,7 @@ pub async fn login(
     scope: &TenantScope,
     user: &UserRecord,
     subdomain: &str,
-) -> ApiResult<TokenPair> {
+) -> AuthResult<TokenPair> {
     let (writes, pair) = start(&state.auth, scope, user, subdomain);
     state.stores.main.transact(writes).await?;
     Ok(pair)
@@ -116,7 +127,7 @@ pub async fn login(
 /// Presenting the token again within the grace window counted from that first rotation (a
 /// retry, or a request that lost a race) answers with the same successor while it is unused;
 /// after the window it revokes the family.
-pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> {
+pub async fn refresh(state: &AppState, presented: &str) -> AuthResult<TokenPair> {
     let token = RefreshToken::parse(presented).ok_or_else(invalid)?;
     let scope = TenantScope::trusted(token.tenant_id);
     let token_key = keys::refresh_token(&token.hash());
@@ -138,51 +149,69 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenPair> 
     }
     let user: UserRecord = match items.get(&user_key) {
         Some(item) => from_item(item.clone())?,
-        None => return Err(ApiError::unauthorized("User not found or inactive")),
+        None => return Err(AuthError::UserInactive),
     };
     if !user.is_active {
-        return Err(ApiError::unauthorized("User not found or inactive"));
+        return Err(AuthError::UserInactive);
     }
     let tenant_active = items
         .get(&tenant_key)
         .and_then(|t| t.get("is_active").and_then(|v| v.as_bool()))
         .unwrap_or(false);
     if !tenant_active {
-        return Err(ApiError::unauthorized("Organization is inactive"));
+        return Err(AuthError::TenantInactive);
     }
     let subdomain = subdomain_of(stored);
     let now = crate::now_epoch();
-    let writes = vec![
-        Write::Update {
-            key: token_key,
-            update: Update::new().set("state", "rotated").set("rotated_at", now),
-            condition: Some(Condition::Equals("state".into(), "active".into())),
-        },
-        Write::Update {
-            key: family_key.clone(),
-            update: Update::new().set("expires_at", now + state.auth.refresh_ttl.as_secs() as i64),
-            condition: Some(Condition::Equals("revoked".into(), false.into())),
-        },
-        Write::Check {
-            key: user_key,
-            condition: Condition::Equals("is_active".into(), true.into()),
-        },
-        Write::Check {
-            key: tenant_key,
-            condition: Condition::Equals("is_active".into(), true.into()),
-        },
-        token_write(&state.auth, &successor, family_id, &subdomain),
-    ];
+    // Each guarded write names what its failing condition means.
+    let (writes, lost): (Vec<Write>, Vec<Lost>) = [
+        (
+            Write::Update {
+                key: token_key,
+                update: Update::new().set("state", "rotated").set("rotated_at", now),
+                condition: Some(Condition::Equals("state".into(), "active".into())),
+            },
+            Lost::Raced,
+        ),
+        (
+            Write::Update {
+                key: family_key.clone(),
+                update: Update::new()
+                    .set("expires_at", now + state.auth.refresh_ttl.as_secs() as i64),
+                condition: Some(Condition::Equals("revoked".into(), false.into())),
+            },
+            Lost::Revoked,
+        ),
+        (
+            Write::Check {
+                key: user_key,
+                condition: Condition::Equals("is_active".into(), true.into()),
+            },
+            Lost::UserInactive,
+        ),
+        (
+            Write::Check {
+                key: tenant_key,
+                condition: Condition::Equals("is_active".into(), true.into()),
+            },
+            Lost::TenantInactive,
+        ),
+        (
+            token_write(&state.auth, &successor, family_id, &subdomain),
+            Lost::Revoked,
+        ),
+    ]
+    .into_iter()
+    .unzip();
     match store.transact(writes).await {
         Ok(()) => {}
         Err(StoreError::TransactionCanceled { failed }) => {
-            return match failed.first() {
+            return match failed.first().and_then(|i| lost.get(*i)) {
                 // Rotated concurrently: this request lost the race for the one successor.
-                Some(0) => retried(state, &token, &successor, family_key).await,
-                Some(2) => Err(ApiError::unauthorized("User not found or inactive")),
-                Some(3) => Err(ApiError::unauthorized("Organization is inactive")),
-                // The family was revoked.
-                _ => Err(invalid()),
+                Some(Lost::Raced) => retried(state, &token, &successor, family_key).await,
+                Some(Lost::UserInactive) => Err(AuthError::UserInactive),
+                Some(Lost::TenantInactive) => Err(AuthError::TenantInactive),
+                Some(Lost::Revoked) | None => Err(invalid()),
             };
         }
         Err(StoreError::TransactionConflict) => {
@@ -206,7 +235,7 @@ async fn retried(
     token: &RefreshToken,
     successor: &RefreshToken,
     family_key: Key,
-) -> ApiResult<TokenPair> {
+) -> AuthResult<TokenPair> {
     let token_key = keys::refresh_token(&token.hash());
     let successor_key = keys::refresh_token(&successor.hash());
     let scope = TenantScope::trusted(token.tenant_id);
@@ -280,7 +309,7 @@ fn subdomain_of(token_item: &Item) -> String {
         .to_string()
 }
 
-async fn revoke_family(state: &AppState, family_key: Key) -> ApiResult<()> {
+async fn revoke_family(state: &AppState, family_key: Key) -> AuthResult<()> {
     match state
         .stores
         .main
@@ -298,7 +327,7 @@ async fn revoke_family(state: &AppState, family_key: Key) -> ApiResult<()> {
 
 /// Ends the session of `presented` if it is the caller's; anything else is ignored (the
 /// answer is the same either way, so tokens cannot be probed).
-pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> ApiResult<()> {
+pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> AuthResult<()> {
     let Some(token) = RefreshToken::parse(presented) else {
         return Ok(());
     };
@@ -321,7 +350,7 @@ pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> ApiRe
 }
 
 /// Revokes every session of the caller.
-pub async fn logout_all(state: &AppState, caller: &Caller) -> ApiResult<()> {
+pub async fn logout_all(state: &AppState, caller: &Caller) -> AuthResult<()> {
     let query = Query::new(keys::tenant_partition(&caller.scope()))
         .begins_with(keys::refresh_families_prefix(caller.user_id()));
     for family in thanotopolis_store::query_all(state.stores.main.as_ref(), &query).await? {

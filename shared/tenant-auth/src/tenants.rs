@@ -2,13 +2,13 @@
 //! found here yields the [`TenantScope`] used to register or log in to it.
 
 use crate::creation::{Claim, Creation};
-use crate::records::from_item;
 use crate::validate::Subdomain;
+use crate::AuthResult;
 use crate::{keys, TenantRecord, TenantScope};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::json;
-use thanotopolis_service::ApiResult;
+use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Item, Query, Store, Write};
 
@@ -18,19 +18,15 @@ pub fn new_access_code() -> String {
 }
 
 /// The tenant of a scope.
-pub async fn load(store: &dyn Store, scope: &TenantScope) -> ApiResult<Option<TenantRecord>> {
-    store
-        .get(&keys::tenant(scope))
-        .await?
-        .map(from_item)
-        .transpose()
+pub async fn load(store: &dyn Store, scope: &TenantScope) -> AuthResult<Option<TenantRecord>> {
+    Ok(thanotopolis_store::get_record(store, &keys::tenant(scope)).await?)
 }
 
 /// The tenant that owns `subdomain` (active or not).
 pub async fn by_subdomain(
     store: &dyn Store,
     subdomain: &Subdomain,
-) -> ApiResult<Option<(TenantScope, TenantRecord)>> {
+) -> AuthResult<Option<(TenantScope, TenantRecord)>> {
     let Some(claim) = store.get(&keys::subdomain_claim(subdomain)).await? else {
         return Ok(None);
     };
@@ -50,7 +46,7 @@ pub async fn by_subdomain(
 pub async fn by_access_code(
     store: &dyn Store,
     code: &str,
-) -> ApiResult<Option<(TenantScope, TenantRecord)>> {
+) -> AuthResult<Option<(TenantScope, TenantRecord)>> {
     if code.is_empty() || code.len() > 64 {
         return Ok(None);
     }

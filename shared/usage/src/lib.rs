@@ -4,8 +4,8 @@
 //! aggregates, so their cost does not grow with the number of records.
 
 use serde_json::{json, Number, Value};
-use thanotopolis_service::ApiResult;
 use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::StoreResult;
 use thanotopolis_store::{Condition, Store, Update, Write};
 use thanotopolis_tenant_auth::{keys, TenantScope};
 use uuid::Uuid;
@@ -68,7 +68,7 @@ fn number(n: f64) -> Number {
 }
 
 /// Records `event`: the record and both day aggregates, all or nothing.
-pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> ApiResult<()> {
+pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResult<()> {
     let at = thanotopolis_tenant_auth::now_rfc3339();
     let day = at[..10].to_string();
     let id = Uuid::new_v4();
@@ -170,7 +170,7 @@ impl UsageTotals {
     }
 }
 
-async fn sum(store: &dyn Store, query: thanotopolis_store::Query) -> ApiResult<UsageTotals> {
+async fn sum(store: &dyn Store, query: thanotopolis_store::Query) -> StoreResult<UsageTotals> {
     let mut totals = UsageTotals::default();
     for item in &thanotopolis_store::query_all(store, &query).await? {
         totals.add(item);
@@ -185,14 +185,14 @@ pub async fn tenant_totals(
     scope: &TenantScope,
     first: &str,
     last: &str,
-) -> ApiResult<UsageTotals> {
+) -> StoreResult<UsageTotals> {
     let query = thanotopolis_store::Query::new(keys::tenant_partition(scope))
         .between(format!("USAGEDAY#{first}"), format!("USAGEDAY#{last}#~"));
     sum(store, query).await
 }
 
 /// Every tenant's totals for the days `first..=last`: one query over the global aggregates.
-pub async fn global_totals(store: &dyn Store, first: &str, last: &str) -> ApiResult<UsageTotals> {
+pub async fn global_totals(store: &dyn Store, first: &str, last: &str) -> StoreResult<UsageTotals> {
     let query = thanotopolis_store::Query::new(keys::GLOBAL_USAGE)
         .between(first.to_string(), format!("{last}#~"));
     sum(store, query).await

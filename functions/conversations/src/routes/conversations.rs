@@ -273,7 +273,8 @@ pub(crate) async fn update(
         changes.push(("status".into(), json!(s)));
     }
     let store = state.stores.main.as_ref();
-    let updated = conversations::modify(store, &caller, id, |_| Ok(changes.clone())).await?;
+    let updated =
+        conversations::modify(store, &caller, id, |_| Ok::<_, ApiError>(changes.clone())).await?;
     let users = accounts::load_many(store, &caller.scope(), &updated.members).await?;
     let recent =
         conversations::recent_messages(store, &caller.scope(), id, RECENT_MESSAGES).await?;

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use thanotopolis_conversations::{ConversationRecord, ConversationStatus};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Query};
+use thanotopolis_store::readable;
 use thanotopolis_store::{Index, Key};
-use thanotopolis_tenant_auth::records::readable;
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 

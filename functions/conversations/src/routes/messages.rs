@@ -10,7 +10,6 @@ use thanotopolis_conversations::{self as conversations, MessageInput, MessageRec
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Path, Query};
 use thanotopolis_store::{Query as StoreQuery, Update};
-use thanotopolis_tenant_auth::records::from_item;
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -135,14 +134,12 @@ async fn find_message(
     conversation: Uuid,
     id: Uuid,
 ) -> ApiResult<MessageRecord> {
-    state
-        .stores
-        .main
-        .get(&keys::message(&caller.scope(), conversation, id))
-        .await?
-        .map(from_item)
-        .transpose()?
-        .ok_or_else(|| ApiError::not_found("Message not found"))
+    thanotopolis_store::get_record(
+        state.stores.main.as_ref(),
+        &keys::message(&caller.scope(), conversation, id),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("Message not found"))
 }
 
 #[utoipa::path(get, path = "/api/conversations/{id}/messages/{message_id}", params(("id" = Uuid, Path, description = "Conversation id"), ("message_id" = Uuid, Path)), summary = "One message",

@@ -1,0 +1,31 @@
+//! Typed records from stored items: one way to read an item as a record, and one rule for a
+//! list that holds an item no record can be read from (it is skipped and logged, so one
+//! damaged or older item never fails a read of the others).
+
+use crate::schema::MAIN_TABLE;
+use crate::{Item, StoreError, StoreResult};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Reads a record from a stored item (key attributes and unknown fields are ignored).
+pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> StoreResult<T> {
+    serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Unreadable(e.to_string()))
+}
+
+/// The records of a list of items, skipping any stored item that cannot be read (logged with
+/// its key).
+pub fn readable<T: for<'de> Deserialize<'de>>(items: impl IntoIterator<Item = Item>) -> Vec<T> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let key = MAIN_TABLE.key_of(&item).ok();
+            match serde_json::from_value(Value::Object(item)) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::error!(?key, error = %e, "unreadable stored record skipped");
+                    None
+                }
+            }
+        })
+        .collect()
+}
