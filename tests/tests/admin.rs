@@ -135,7 +135,7 @@ async fn dashboard_figures_are_what_exists(backend: Backend) {
     );
     assert_eq!(
         d["tenant_stats"][0]["user_count"], 3,
-        "no join fan-out (defect #15)"
+        "no join fan-out (decision D15)"
     );
     assert_eq!(d["tenant_stats"][0]["conversation_count"], 3);
 

@@ -134,7 +134,7 @@ async fn role_changes_follow_the_ladder(backend: Backend) {
             Some("You cannot promote users to admin or super_admin")
         )
     );
-    // admin: up to admin, never super_admin (defect #8).
+    // admin: up to admin, never super_admin (decision D8).
     assert_eq!(set(&s.admin.access, "admin").await.0, 200);
     let (status, body) = set(&s.admin.access, "super_admin").await;
     assert_eq!(

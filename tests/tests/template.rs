@@ -137,6 +137,53 @@ fn function_binaries() -> BTreeSet<String> {
     bins
 }
 
+/// Every `contract §N` and `decision DN` a comment cites is listed in `docs/decisions.md`, so a
+/// citation always points at something in this repository.
+#[test]
+fn cited_contract_sections_and_decisions_are_documented() {
+    let decisions =
+        std::fs::read_to_string(root().join("docs/decisions.md")).expect("decisions.md");
+    let mut files = Vec::new();
+    for dir in ["functions", "shared", "infra", "tests"] {
+        sources(&root().join(dir), &mut files);
+    }
+    let number = |rest: &str| -> String {
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        id.trim_end_matches('.').to_string()
+    };
+    let mut cited = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source file");
+        for line in text.lines() {
+            for id in line.split("contract §").skip(1).map(number) {
+                if !id.is_empty() {
+                    cited.insert((format!("| {id} |"), file.display().to_string()));
+                }
+            }
+            if line.contains("decision") {
+                for word in line.split(|c: char| !c.is_ascii_alphanumeric()) {
+                    if let Some(n) = word
+                        .strip_prefix('D')
+                        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        cited.insert((format!("| D{n} |"), file.display().to_string()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(!cited.is_empty(), "the code cites the contract");
+    for (row, file) in cited {
+        assert!(
+            decisions.contains(&row),
+            "{file} cites `{row}`, which docs/decisions.md does not list"
+        );
+    }
+}
+
 /// One naming rule: the function in `functions/<dir>` is the crate and binary
 /// `thanotopolis-fn-<dir>`, so a binary in the template or a log names its folder, and no
 /// function is confused with the shared crate of the same concept (`thanotopolis-agents`) or
@@ -154,7 +201,10 @@ fn function_crates_and_binaries_are_named_after_their_folder() {
             .collect();
         assert_eq!(
             names,
-            [format!("thanotopolis-fn-{folder}"), format!("thanotopolis-fn-{folder}")],
+            [
+                format!("thanotopolis-fn-{folder}"),
+                format!("thanotopolis-fn-{folder}")
+            ],
             "functions/{folder}: package and [[bin]] names"
         );
     }

@@ -1,4 +1,4 @@
-//! The admin API (CONTRACT §11, defects #8, #15, #16 fixed). Every figure is read from real
+//! The admin API (contract §11, decisions D8, D15, D16). Every figure is read from real
 //! data: user and conversation totals from the counters kept by the transactions that create
 //! and delete them, open sockets from live connection rows, usage from the daily aggregates.
 //! A figure that means nothing here (a database pool in a serverless system) is `null`;

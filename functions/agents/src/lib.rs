@@ -1,4 +1,4 @@
-//! The agents API (CONTRACT §7.3, defects #6 and #7 fixed): the agents that serve the caller,
+//! The agents API (contract §7.3, decisions D6, D7): the agents that serve the caller,
 //! and management of proprietary agents (org_admin+ of the owner) and free agents
 //! (super_admin only). Another organization's proprietary agents read as absent.
 

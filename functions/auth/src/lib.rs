@@ -1,4 +1,4 @@
-//! The `auth` function: registration, login, token refresh and logout (CONTRACT §3), the
+//! The `auth` function: registration, login, token refresh and logout (contract §3), the
 //! public tenant endpoints, and tenant-scoped user administration (`/api/users`, §4).
 //! Routes parse input and shape responses; the rules live in `thanotopolis-tenant-auth`.
 

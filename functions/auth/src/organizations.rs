@@ -122,7 +122,7 @@ pub async fn info_by_access_code(
 }
 
 /// `GET /api/tenants/{subdomain}`: the short organization shape, with the access code only
-/// for an authenticated member of that organization or a super_admin (defect #9).
+/// for an authenticated member of that organization or a super_admin (decision D9).
 #[utoipa::path(get, path = "/api/tenants/{subdomain}", security((), ("bearer" = [])),
     summary = "An organization by subdomain",
     params(("subdomain" = String, Path)),

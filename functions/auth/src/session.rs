@@ -102,7 +102,7 @@ async fn register_account(
     }
 }
 
-/// `POST /api/auth/register`: the new user **and** its tokens (defect #4: the frontend logs
+/// `POST /api/auth/register`: the new user **and** its tokens (decision D4: the frontend logs
 /// straight in with them).
 #[utoipa::path(post, path = "/api/auth/register", security(()), request_body = RegisterBody,
     summary = "Registers a user in an organization (by access code) and logs them in",
@@ -149,7 +149,7 @@ pub struct LoginBody {
 
 /// `POST /api/auth/login`. With a tenant (`tenant_subdomain`, else `X-Tenant-ID`) the account
 /// is that tenant's; without one it is the **oldest** account with this e-mail across tenants
-/// (deterministic, defect #20). Unknown accounts cost the same time as wrong passwords. Failed
+/// (deterministic, decision D20). Unknown accounts cost the same time as wrong passwords. Failed
 /// logins are limited per e-mail and per client address ([`login_limits`]).
 #[utoipa::path(post, path = "/api/auth/login", security(()), request_body = LoginBody,
     summary = "Logs in with e-mail and password",

@@ -1,4 +1,4 @@
-//! `/api/users`: user administration within the caller's own tenant (CONTRACT §4). Ids of
+//! `/api/users`: user administration within the caller's own tenant (contract §4). Ids of
 //! other tenants' users read as absent: the id is resolved in the caller's tenant before any
 //! role check, so a foreign id is a 404 whoever asks.
 

@@ -1,4 +1,4 @@
-//! The conversations API (CONTRACT §8, with §8.3 create semantics): conversations in the
+//! The conversations API (contract §8, with §8.3 create semantics): conversations in the
 //! caller's tenant, their members, agents, e-mail participants and messages. The rules live
 //! in `thanotopolis-conversations`; these routes parse and shape.
 

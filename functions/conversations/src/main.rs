@@ -13,9 +13,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         thanotopolis_agent_runtime::ManagementEndpoint::from_env(),
         llm,
     ));
-    thanotopolis_service::lambda::serve(thanotopolis_fn_conversations::router(
-        state,
-        Some(replies),
-    ))
-    .await
+    thanotopolis_service::lambda::serve(thanotopolis_fn_conversations::router(state, Some(replies)))
+        .await
 }

@@ -1,4 +1,4 @@
-//! Health and service information (CONTRACT §14). `/health` really reads both tables and
+//! Health and service information (contract §14). `/health` really reads both tables and
 //! reports what it found; nothing here is a constant posing as a measurement.
 
 use axum::extract::State;

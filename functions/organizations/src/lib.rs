@@ -1,4 +1,4 @@
-//! The `organizations` function (CONTRACT §5): register an organization with its first
+//! The `organizations` function (contract §5): register an organization with its first
 //! org_admin, read and edit the caller's organization, and manage its members. Another
 //! tenant's ids read as absent (404) unless the caller is a super_admin; ids are resolved
 //! before role checks, so that holds whoever asks.

@@ -1,5 +1,5 @@
 //! Deepgram's HTTP API: pre-recorded transcription (`POST /v1/listen`) and temporary tokens
-//! for live streaming (`POST /v1/auth/grant`), with the parameters of CONTRACT §13.3.
+//! for live streaming (`POST /v1/auth/grant`), with the parameters of contract §13.3.
 
 use serde_json::Value;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Speech-to-text with Deepgram (CONTRACT §13).
+//! Speech-to-text with Deepgram (contract §13).
 //!
 //! - `POST /api/stt/file`, `POST /api/voice/stt/file`: a recording (multipart `audio_file`,
 //!   at most [`MAX_AUDIO_BYTES`], what a Lambda request can carry) sent to Deepgram's

@@ -1,4 +1,4 @@
-//! WebSocket frames: JSON text with a `type` field, both ways (CONTRACT §9.3, §9.4).
+//! WebSocket frames: JSON text with a `type` field, both ways (contract §9.3, §9.4).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,7 +45,7 @@ pub fn parse(body: Option<&str>) -> Result<ClientFrame, &'static str> {
     serde_json::from_value(value).map_err(|_| "Invalid message format")
 }
 
-/// UTC now, RFC 3339 with `Z` (the original sent naive local-looking times: defect #13).
+/// UTC now, RFC 3339 with `Z` (the original sent naive local-looking times: decision D13).
 pub fn now() -> String {
     thanotopolis_tenant_auth::now_rfc3339()
 }
@@ -73,7 +73,7 @@ pub fn typing(who: &Person, is_typing: bool, is_owner: bool) -> Value {
 }
 
 /// A `message` frame (table 9.4.1) for a user's or an agent's message. `author` is the human
-/// author when known; `is_owner` is per recipient (defect #3).
+/// author when known; `is_owner` is per recipient (decision D3).
 pub fn message(
     m: &MessageRecord,
     author: Option<&Person>,

@@ -1,6 +1,6 @@
 //! Agents: the built-in catalog (`catalog.json`, one data file), agents organizations create,
 //! and which of them serve a given caller. Availability is computed per request from the
-//! caller's own organization (defect #7): enabled, active free agents plus the proprietary
+//! caller's own organization (decision D7): enabled, active free agents plus the proprietary
 //! agents of the caller's organization.
 
 mod error;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 /// The agent that routes messages to the others.
 pub const MODERATOR: &str = "MODERATOR";
 
-/// An agent as stored and as returned (AgentResponse, CONTRACT §7.2, plus its system prompt,
+/// An agent as stored and as returned (AgentResponse, contract §7.2, plus its system prompt,
 /// which is never returned).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AgentRecord {
@@ -254,7 +254,7 @@ mod tests {
     }
 }
 
-/// An agent as the API shows it (CONTRACT §7 AgentResponse).
+/// An agent as the API shows it (contract §7 AgentResponse).
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Agent)]
 pub struct AgentResponse {

@@ -83,7 +83,7 @@ pub async fn load(
 }
 
 /// Whether the caller may delete the conversation or clear its messages: its creator, or an
-/// org_admin or above of the tenant (defect #22).
+/// org_admin or above of the tenant (decision D22).
 pub fn may_manage(caller: &Caller, conversation: &ConversationRecord) -> bool {
     thanotopolis_tenant_auth::policy::may_manage_conversation(
         caller,

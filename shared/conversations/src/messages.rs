@@ -36,7 +36,7 @@ pub struct MessageInput<'a> {
     pub agent_type: Option<String>,
 }
 
-/// "first last" trimmed, else the username (defect #12: never "None None").
+/// "first last" trimmed, else the username (decision D12: never "None None").
 pub fn sender_name(user: &UserRecord) -> String {
     let full = [user.first_name.as_deref(), user.last_name.as_deref()]
         .into_iter()

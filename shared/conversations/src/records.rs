@@ -165,7 +165,7 @@ impl MessageRecord {
     }
 }
 
-/// A conversation with its members, agents, participants and newest messages (CONTRACT §8
+/// A conversation with its members, agents, participants and newest messages (contract §8
 /// ConversationResponse).
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Conversation)]
@@ -189,7 +189,7 @@ pub struct ConversationResponse {
     pub recent_messages: Vec<MessageRecord>,
 }
 
-/// A conversation in a list (CONTRACT §8 ConversationListItem).
+/// A conversation in a list (contract §8 ConversationListItem).
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ConversationSummary)]
 pub struct ConversationSummary {

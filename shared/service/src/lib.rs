@@ -45,7 +45,7 @@ pub fn parse_id(name: &str, raw: &str) -> ApiResult<uuid::Uuid> {
     })
 }
 
-/// CORS for browser callers (CONTRACT §1.1): the origins in `CORS_ORIGINS` (a JSON array,
+/// CORS for browser callers (contract §1.1): the origins in `CORS_ORIGINS` (a JSON array,
 /// default the frontend's dev server `http://localhost:3000`), credentials allowed, any method
 /// and header. A malformed `CORS_ORIGINS` is an error at cold start, not a silent default.
 pub fn cors() -> Result<tower_http::cors::CorsLayer, String> {
@@ -70,7 +70,7 @@ pub fn cors() -> Result<tower_http::cors::CorsLayer, String> {
 }
 
 /// `page` (1 to [`MAX_PAGE`], default 1) and `page_size` (1 to 100, default 20) of the
-/// paginated routes (CONTRACT §1.5).
+/// paginated routes (contract §1.5).
 /// The highest page number a paginated route serves.
 pub const MAX_PAGE: usize = 10_000;
 

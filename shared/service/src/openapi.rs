@@ -11,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 /// Name of the bearer-token security scheme every protected operation requires.
 pub const BEARER: &str = "bearer";
 
-/// The body of every error response (CONTRACT §1.3).
+/// The body of every error response (contract §1.4).
 #[derive(utoipa::ToSchema)]
 #[schema(as = Error)]
 pub struct ErrorBody {

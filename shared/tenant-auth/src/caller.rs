@@ -101,7 +101,7 @@ impl Caller {
 
     /// Authenticates the request's bearer token. A missing or non-Bearer `Authorization` is
     /// 401 with `WWW-Authenticate: Bearer` (RFC 9110 §15.5.2), like a bad token; the old
-    /// system's 403 for it (CONTRACT §1.2) was FastAPI's quirk. 403 means the caller is known
+    /// system's 403 for it (contract §1.2) was FastAPI's quirk. 403 means the caller is known
     /// and not allowed.
     async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Caller> {
         let header = parts

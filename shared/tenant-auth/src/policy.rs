@@ -73,7 +73,7 @@ fn require(caller: &Caller, at_least: Role, detail: &str) -> Decision {
 /// Whether `actor` may change `target`'s role from `current` to `new`.
 ///
 /// Nobody changes their own role; nobody touches someone ranked above them; only a
-/// super_admin grants or touches super_admin (defect #8); an org_admin grants at most org_admin.
+/// super_admin grants or touches super_admin (decision D8); an org_admin grants at most org_admin.
 pub fn check_role_change(
     actor: &Caller,
     target_id: uuid::Uuid,

@@ -1,5 +1,5 @@
 //! Users and tenants as stored in the single table, and their JSON response shapes
-//! (CONTRACT §2.12).
+//! (contract §2.12).
 
 use crate::keys::{self, index};
 use crate::{Role, TenantScope};
@@ -98,7 +98,7 @@ impl TenantRecord {
     }
 
     /// OrganizationResponse (short); the access code only for members of the tenant (it lets
-    /// anyone join, defect #9).
+    /// anyone join, decision D9).
     pub fn short_response(&self, with_access_code: bool) -> Value {
         to_json(OrganizationSummary {
             id: self.id,
@@ -154,7 +154,7 @@ fn to_json(view: impl Serialize) -> Value {
     serde_json::to_value(view).expect("response shapes serialize to JSON")
 }
 
-/// An organization as the API shows it to its members (CONTRACT §2.12 OrganizationResponse).
+/// An organization as the API shows it to its members (contract §2.12 OrganizationResponse).
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Organization)]
 pub struct OrganizationResponse {
@@ -188,7 +188,7 @@ pub struct OrganizationSummary {
     pub access_code: Option<String>,
 }
 
-/// A user as the API shows it (CONTRACT §2.12 UserResponse): never the password hash.
+/// A user as the API shows it (contract §2.12 UserResponse): never the password hash.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = User)]
 pub struct UserResponse {

@@ -16,7 +16,7 @@ use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Item, Key, Query, StoreError, Update, Write};
 use uuid::Uuid;
 
-/// TokenResponse (CONTRACT §2.12).
+/// TokenResponse (contract §2.12).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,

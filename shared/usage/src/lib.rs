@@ -1,4 +1,4 @@
-//! Usage metering (CONTRACT §12). Each use writes an immutable record **and** adds to the
+//! Usage metering (contract §12). Each use writes an immutable record **and** adds to the
 //! day's aggregates (per tenant and global, per type) in one transaction with atomic adds, so
 //! totals always equal the records, however many recordings run at once. Stats read the
 //! aggregates, so their cost does not grow with the number of records.
@@ -20,7 +20,7 @@ pub const STT_WORDS: &str = "stt_words";
 pub const TTS_WORDS: &str = "tts_words";
 
 /// Deepgram pre-recorded and streaming prices in USD per minute of audio, by model
-/// (pay-as-you-go list prices). The original charged 100x this (defect #17).
+/// (pay-as-you-go list prices). The original charged 100x this (decision D17).
 pub const STT_PRICES_PER_MINUTE: &[(&str, f64)] = &[("nova-2", 0.0043), ("nova-3", 0.0043)];
 
 /// The cost of transcribing `seconds` of audio with `model`, if its price is known.
@@ -135,7 +135,7 @@ mod tests {
     }
 }
 
-/// Totals of one window, from the daily aggregates (CONTRACT §12.3 UsageStats).
+/// Totals of one window, from the daily aggregates (contract §12.3 UsageStats).
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct UsageTotals {
     pub total_tokens: f64,

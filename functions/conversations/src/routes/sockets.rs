@@ -10,7 +10,7 @@ use thanotopolis_tenant_auth::Caller;
 use uuid::Uuid;
 
 /// `GET /api/conversations/{id}/active-users`: open sockets of a conversation the caller is a
-/// member of, counted from live connection rows (defect #16: no counter that can drift).
+/// member of, counted from live connection rows (decision D16: no counter that can drift).
 #[utoipa::path(get, path = "/api/conversations/{id}/active-users", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Open sockets of a conversation (members only)",
     responses((status = 200, body = Object), (status = 403, description = "Access denied: not a member", body = ErrorBody), (status = 404, description = "No such conversation", body = ErrorBody)))]
 pub(crate) async fn active_users(
@@ -45,7 +45,7 @@ pub(crate) async fn websocket_stats(
     })))
 }
 
-/// `GET /api/ws/stats` (authenticated now, defect #9): the same figures, per conversation too.
+/// `GET /api/ws/stats` (authenticated now, decision D9): the same figures, per conversation too.
 #[utoipa::path(get, path = "/api/ws/stats", summary = "Open sockets of the caller's organization, per conversation too",
     responses((status = 200, body = Object)))]
 pub(crate) async fn ws_stats(
