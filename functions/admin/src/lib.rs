@@ -9,6 +9,7 @@ mod metrics;
 mod scope;
 mod usage;
 mod users;
+mod window;
 
 use axum::extract::State;
 use axum::routing::{get, patch};
@@ -75,7 +76,7 @@ async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<J
             "user_count": t.user_count, "conversation_count": t.conversation_count,
         }));
     }
-    let window = usage::Window::last_days("month", 30);
+    let window = window::Window::last_days("month", 30);
     Ok(Json(json!({
         "total_users": tenants.iter().map(|(_, t)| t.user_count).sum::<i64>(),
         "total_conversations": tenants.iter().map(|(_, t)| t.conversation_count).sum::<i64>(),

@@ -5,21 +5,18 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use thanotopolis_agents::{self as agents, AgentError, AgentRecord};
+use thanotopolis_agents::{self as agents, AgentRecord};
 use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::Path;
-use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::{Condition, StoreError, Write};
-use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{keys, policy, Caller};
+use thanotopolis_service::{ApiResult, AppState, Json};
+use thanotopolis_tenant_auth::Caller;
 use uuid::Uuid;
 
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
-    #[openapi(paths(list, create, by_id, update, deactivate))]
+    #[openapi(paths(list, edit::create, by_id, edit::update, edit::deactivate))]
     struct Doc;
     openapi::part(
         <Doc as utoipa::OpenApi>::openapi(),
@@ -27,6 +24,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         &[("/api/agents/", "/api/agents")],
     )
 }
+
+mod edit;
+
+use edit::{create, deactivate, update};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -40,7 +41,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Longest system prompt an organization may give its agent.
-const MAX_SYSTEM_PROMPT: usize = 8_000;
+pub(crate) const MAX_SYSTEM_PROMPT: usize = 8_000;
 
 /// The agents that serve the caller's organization: free agents and its own.
 #[utoipa::path(get, path = "/api/agents", responses(
@@ -69,254 +70,4 @@ async fn by_id(
 ) -> ApiResult<Json<Value>> {
     let agent = agents::find(state.stores.main.as_ref(), &caller, id).await?;
     Ok(Json(agent.response()))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct CreateAgent {
-    agent_type: String,
-    name: String,
-    description: Option<String>,
-    #[serde(default)]
-    is_free_agent: bool,
-    configuration_template: Option<Value>,
-    capabilities: Option<Vec<String>>,
-    system_prompt: Option<String>,
-}
-
-/// Upper-case code: a letter, then letters, digits or `_`, at most 64.
-fn valid_agent_type(t: &str) -> bool {
-    (2..=64).contains(&t.len())
-        && t.starts_with(|c: char| c.is_ascii_uppercase())
-        && t.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn check_capabilities(v: &mut Validator, caps: &[String]) {
-    if caps.len() > 32 || caps.iter().any(|c| c.is_empty() || c.len() > 64) {
-        v.reject("capabilities", "At most 32 capabilities of 1-64 characters");
-    }
-}
-
-/// Creates an agent: proprietary to the caller's organization (org_admin+) or free (super_admin).
-#[utoipa::path(post, path = "/api/agents", request_body = CreateAgent, responses(
-    (status = 200, description = "The new agent", body = thanotopolis_agents::AgentResponse),
-    (status = 400, description = "Agent type already exists", body = ErrorBody),
-    (status = 403, body = ErrorBody),
-    (status = 422, body = ErrorBody),
-))]
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Json(body): Json<CreateAgent>,
-) -> ApiResult<Json<Value>> {
-    policy::require_org_admin(&caller)?;
-    if body.is_free_agent && !policy::may_manage_free_agents(&caller) {
-        return Err(ApiError::forbidden(
-            "Only super admins can create free agents",
-        ));
-    }
-    let mut v = Validator::new();
-    let agent_type = body.agent_type.trim().to_string();
-    if !valid_agent_type(&agent_type) {
-        v.reject(
-            "agent_type",
-            "Use 2-64 upper-case letters, digits and '_', starting with a letter",
-        );
-    }
-    let name = v.text("name", &body.name, MAX_SHORT_TEXT);
-    let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
-    let template = v.optional_object(
-        "configuration_template",
-        body.configuration_template.as_ref(),
-    );
-    let capabilities = body.capabilities.unwrap_or_default();
-    check_capabilities(&mut v, &capabilities);
-    let prompt = v.optional_text(
-        "system_prompt",
-        body.system_prompt.as_deref(),
-        MAX_SYSTEM_PROMPT,
-    );
-    v.finish()?;
-    let (Some(name), Some(description), Some(template), Some(prompt)) =
-        (name, description, template, prompt)
-    else {
-        unreachable!("Validator::finish fails when any field is invalid")
-    };
-    if agents::catalog().iter().any(|a| a.agent_type == agent_type) {
-        return Err(ApiError::bad_request("Agent type already exists"));
-    }
-    let agent = AgentRecord {
-        id: uuid::Uuid::new_v4(),
-        system_prompt: prompt.unwrap_or_else(|| {
-            format!(
-                "You are {name}. {} Answer the user's question helpfully and concisely.",
-                description.clone().unwrap_or_default()
-            )
-        }),
-        agent_type: agent_type.clone(),
-        name,
-        description,
-        is_free_agent: body.is_free_agent,
-        owner_tenant_id: (!body.is_free_agent).then(|| caller.scope().tenant_id()),
-        owner_domain: None,
-        is_enabled: true,
-        configuration_template: template.unwrap_or_else(|| json!({})),
-        capabilities,
-        is_active: true,
-        created_at: thanotopolis_tenant_auth::now_rfc3339(),
-        updated_at: None,
-    };
-    let key = agent
-        .key(&caller)
-        .expect("the creator may write its own agent");
-    // Types are unique per organization: a proprietary agent's own item (keyed by its type in
-    // the tenant's partition) is its claim, so another organization's private types are
-    // neither revealed nor blocked. Free agents are everyone's: their types are claimed
-    // globally, and no organization may take one.
-    let free_claim = keys::agent_type_claim(&agent_type);
-    let claim = if agent.is_free_agent {
-        let mut claim = thanotopolis_store::schema::MAIN_TABLE.key_item(&free_claim);
-        claim.insert("agent_id".into(), json!(agent.id));
-        Write::Put {
-            item: claim,
-            condition: Some(Condition::NotExists),
-        }
-    } else {
-        Write::Check {
-            key: free_claim,
-            condition: Condition::NotExists,
-        }
-    };
-    let writes = vec![
-        claim,
-        Write::Put {
-            item: agent.item(&key),
-            condition: Some(Condition::NotExists),
-        },
-    ];
-    match state.stores.main.transact(writes).await {
-        Ok(()) => Ok(Json(agent.response())),
-        Err(StoreError::TransactionCanceled { .. }) => {
-            Err(ApiError::bad_request("Agent type already exists"))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The agent the caller may change: org_admin+ of the owner for proprietary agents,
-/// super_admin for free ones.
-async fn editable(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-    verb: &str,
-) -> ApiResult<AgentRecord> {
-    let agent = agents::find(state.stores.main.as_ref(), caller, id).await?;
-    policy::require_org_admin(caller)?;
-    if agent.is_free_agent && !policy::may_manage_free_agents(caller) {
-        return Err(ApiError::forbidden(format!(
-            "Only super admins can {verb} free agents"
-        )));
-    }
-    Ok(agent)
-}
-
-/// Stores the changed agent (built-in agents keep their stored state in the global partition).
-async fn save(state: &AppState, caller: &Caller, agent: AgentRecord) -> ApiResult<AgentRecord> {
-    let key = agent.key(caller).ok_or(AgentError::NotFound)?;
-    state.stores.main.put(agent.item(&key), None).await?;
-    Ok(
-        thanotopolis_store::get_record(state.stores.main.as_ref(), &key)
-            .await?
-            .ok_or(AgentError::NotFound)?,
-    )
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct UpdateAgent {
-    name: Option<String>,
-    description: Option<String>,
-    configuration_template: Option<Value>,
-    capabilities: Option<Vec<String>>,
-    is_enabled: Option<bool>,
-    is_active: Option<bool>,
-    system_prompt: Option<String>,
-}
-
-/// Changes an agent (org_admin+ of its owner; super_admin for free agents).
-#[utoipa::path(patch, path = "/api/agents/{agent_id}",
-    params(("agent_id" = Uuid, Path)),
-    request_body = UpdateAgent,
-    responses(
-        (status = 200, description = "The changed agent", body = thanotopolis_agents::AgentResponse),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
-    ))]
-async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    Json(body): Json<UpdateAgent>,
-) -> ApiResult<Json<Value>> {
-    let mut agent = editable(&state, &caller, id, "update").await?;
-    let mut v = Validator::new();
-    if let Some(name) = body
-        .name
-        .as_deref()
-        .and_then(|n| v.text("name", n, MAX_SHORT_TEXT))
-    {
-        agent.name = name;
-    }
-    if let Some(d) = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT) {
-        if body.description.is_some() {
-            agent.description = d;
-        }
-    }
-    if let Some(Some(t)) = v.optional_object(
-        "configuration_template",
-        body.configuration_template.as_ref(),
-    ) {
-        agent.configuration_template = t;
-    }
-    if let Some(caps) = body.capabilities {
-        check_capabilities(&mut v, &caps);
-        agent.capabilities = caps;
-    }
-    if let Some(Some(p)) = v.optional_text(
-        "system_prompt",
-        body.system_prompt.as_deref(),
-        MAX_SYSTEM_PROMPT,
-    ) {
-        agent.system_prompt = p;
-    }
-    v.finish()?;
-    if let Some(enabled) = body.is_enabled {
-        agent.is_enabled = enabled;
-    }
-    if let Some(active) = body.is_active {
-        agent.is_active = active;
-    }
-    agent.updated_at = Some(thanotopolis_tenant_auth::now_rfc3339());
-    Ok(Json(save(&state, &caller, agent).await?.response()))
-}
-
-/// A soft delete: the agent stops serving, its history stays readable.
-#[utoipa::path(delete, path = "/api/agents/{agent_id}",
-    params(("agent_id" = Uuid, Path)),
-    responses(
-        (status = 200, description = "`{\"message\": ...}`", body = Object),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ))]
-async fn deactivate(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Json<Value>> {
-    let mut agent = editable(&state, &caller, id, "delete").await?;
-    agent.is_active = false;
-    agent.updated_at = Some(thanotopolis_tenant_auth::now_rfc3339());
-    save(&state, &caller, agent).await?;
-    Ok(Json(json!({ "message": "Agent deactivated successfully" })))
 }

@@ -3,6 +3,7 @@
 //! Routes parse input and shape responses; the rules live in `thanotopolis-tenant-auth`.
 
 mod organizations;
+mod register;
 mod session;
 mod users;
 
@@ -15,8 +16,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use organizations as orgs;
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(
-        session::register,
-        session::register_token,
+        register::register,
+        register::register_token,
         session::login,
         session::refresh,
         session::me,
@@ -43,8 +44,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/auth/register", post(session::register))
-        .route("/api/auth/register/token", post(session::register_token))
+        .route("/api/auth/register", post(register::register))
+        .route("/api/auth/register/token", post(register::register_token))
         .route("/api/auth/login", post(session::login))
         .route("/api/auth/refresh", post(session::refresh))
         .route("/api/auth/me", get(session::me))

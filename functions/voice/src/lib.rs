@@ -13,6 +13,7 @@
 //! reason. Nothing is ever made up.
 
 mod deepgram;
+mod upload;
 
 pub use deepgram::{choose_model, map_language, DeepgramSettings};
 
@@ -28,6 +29,7 @@ use thanotopolis_service::openapi::{self, ErrorBody};
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_tenant_auth::Caller;
 use thanotopolis_usage::{record_usage, stt_cost, UsageEvent, STT_SECONDS, STT_WORDS};
+use upload::read_upload;
 
 /// Largest recording accepted: a Lambda request carries at most 6 MB, base64-encoded.
 pub const MAX_AUDIO_BYTES: usize = 4 * 1024 * 1024;
@@ -89,86 +91,6 @@ async fn status(Extension(speech): Extension<Speech>) -> Json<Value> {
         "active_connections": Value::Null,
         "timestamp": thanotopolis_tenant_auth::now_rfc3339(),
     }))
-}
-
-/// The parts of a file-transcription form.
-struct Upload {
-    audio: bytes::Bytes,
-    filename: Option<String>,
-    content_type: String,
-    language: Option<String>,
-    model: Option<String>,
-    punctuate: bool,
-    diarize: bool,
-    smart_format: bool,
-}
-
-fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "Audio file exceeds {} MB",
-        MAX_AUDIO_BYTES / (1024 * 1024)
-    ))
-}
-
-async fn read_upload(mut form: Multipart) -> ApiResult<Upload> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
-        } else {
-            ApiError::invalid(
-                &["body"],
-                format!("Invalid multipart form: {}", e.body_text()),
-            )
-        }
-    };
-    let mut up = Upload {
-        audio: bytes::Bytes::new(),
-        filename: None,
-        content_type: "application/octet-stream".into(),
-        language: None,
-        model: None,
-        punctuate: true,
-        diarize: false,
-        smart_format: true,
-    };
-    let mut has_audio = false;
-    let flag = |v: &str| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on"
-        )
-    };
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "audio_file" {
-            up.filename = field.file_name().map(str::to_string);
-            if let Some(ct) = field.content_type() {
-                up.content_type = ct.to_string();
-            }
-            up.audio = field.bytes().await.map_err(bad)?;
-            if up.audio.len() > MAX_AUDIO_BYTES {
-                return Err(too_large());
-            }
-            has_audio = true;
-            continue;
-        }
-        let value = field.text().await.map_err(bad)?;
-        if value.len() > 64 {
-            return Err(ApiError::invalid(&["body", &name], "Value too long"));
-        }
-        match name.as_str() {
-            "language" => up.language = Some(value).filter(|v| !v.is_empty()),
-            "model" => up.model = Some(value).filter(|v| !v.is_empty()),
-            "punctuate" => up.punctuate = flag(&value),
-            "diarize" => up.diarize = flag(&value),
-            "smart_format" => up.smart_format = flag(&value),
-            _ => {}
-        }
-    }
-    if !has_audio || up.audio.is_empty() {
-        return Err(ApiError::invalid(&["body", "audio_file"], "Field required"));
-    }
-    Ok(up)
 }
 
 #[utoipa::path(post, path = "/api/stt/file", summary = "Transcribes a recording; without `language`, Deepgram detects it",

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{from_item, readable};
-use thanotopolis_store::{Index, Item, Key, Query, Store};
+use thanotopolis_store::{Index, Item, Key, Query, Store, StoreResult};
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -158,7 +158,7 @@ pub fn catalog() -> &'static [AgentRecord] {
     })
 }
 
-async fn query_all(store: &dyn Store, query: Query) -> AgentResult<Vec<AgentRecord>> {
+async fn query_all(store: &dyn Store, query: Query) -> StoreResult<Vec<AgentRecord>> {
     Ok(readable(
         thanotopolis_store::query_all(store, &query).await?,
     ))
@@ -166,7 +166,7 @@ async fn query_all(store: &dyn Store, query: Query) -> AgentResult<Vec<AgentReco
 
 /// Every agent the caller may see: built-in agents (with their stored changes), free agents
 /// made through the API, and the caller's organization's own agents. Two queries.
-pub async fn visible(store: &dyn Store, caller: &Caller) -> AgentResult<Vec<AgentRecord>> {
+pub async fn visible(store: &dyn Store, caller: &Caller) -> StoreResult<Vec<AgentRecord>> {
     let global = Query::new(keys::GLOBAL_AGENTS).begins_with(keys::AGENT_PREFIX);
     let own = Query::new(keys::tenant_partition(&caller.scope())).begins_with(keys::AGENT_PREFIX);
     let (stored_global, stored_own) = tokio::join!(query_all(store, global), query_all(store, own));
@@ -189,7 +189,7 @@ pub async fn visible(store: &dyn Store, caller: &Caller) -> AgentResult<Vec<Agen
 }
 
 /// The agents that serve the caller now (enabled, active, free or its organization's own).
-pub async fn available(store: &dyn Store, caller: &Caller) -> AgentResult<Vec<AgentRecord>> {
+pub async fn available(store: &dyn Store, caller: &Caller) -> StoreResult<Vec<AgentRecord>> {
     let mut agents = visible(store, caller).await?;
     agents.retain(|a| a.serves(caller));
     Ok(agents)

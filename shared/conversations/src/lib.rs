@@ -12,11 +12,13 @@
 
 mod error;
 mod http;
+mod lifecycle;
 mod messages;
 pub mod presence;
 mod records;
 
 pub use error::{ConversationError, ConversationResult};
+pub use lifecycle::{create, delete, NewConversation};
 
 pub use messages::{
     delete_message, history, list_messages, post_message, recent_messages, sender_name,

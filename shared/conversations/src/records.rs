@@ -31,6 +31,22 @@ pub struct Participant {
     pub left_at: Option<String>,
 }
 
+impl Participant {
+    /// A new, active e-mail participant (shown by the part before the `@`).
+    pub fn email(conversation_id: Uuid, email: &str, at: &str) -> Participant {
+        Participant {
+            id: Uuid::new_v4(),
+            conversation_id,
+            participant_type: "email".into(),
+            identifier: email.into(),
+            display_name: email.split('@').next().map(str::to_string),
+            is_active: true,
+            joined_at: at.into(),
+            left_at: None,
+        }
+    }
+}
+
 /// A conversation's `META` item.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ConversationRecord {

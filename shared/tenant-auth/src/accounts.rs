@@ -206,7 +206,7 @@ pub async fn load_many(
     store: &dyn Store,
     scope: &TenantScope,
     ids: &[Uuid],
-) -> AuthResult<Vec<UserRecord>> {
+) -> thanotopolis_store::StoreResult<Vec<UserRecord>> {
     let keys: Vec<_> = ids.iter().map(|id| keys::user(scope, *id)).collect();
     Ok(readable(store.batch_get(&keys).await?))
 }

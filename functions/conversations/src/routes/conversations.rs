@@ -4,15 +4,11 @@ use crate::RECENT_MESSAGES;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use thanotopolis_conversations::{
-    self as conversations, ConversationRecord, ConversationStatus, Participant,
-};
+use thanotopolis_conversations::{self as conversations, ConversationStatus, NewConversation};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Path};
-use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::{Condition, StoreError, Update, Write};
 use thanotopolis_tenant_auth::validate::{EmailAddress, Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{accounts, keys, Caller};
+use thanotopolis_tenant_auth::{accounts, Caller};
 use uuid::Uuid;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -41,7 +37,6 @@ pub(crate) async fn create(
     caller: Caller,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Json<Value>> {
-    let store = state.stores.main.as_ref();
     let mut v = Validator::new();
     let title = v.optional_text("title", body.title.as_deref(), MAX_SHORT_TEXT);
     let description = v.optional_text("description", body.description.as_deref(), MAX_LONG_TEXT);
@@ -88,131 +83,19 @@ pub(crate) async fn create(
         unreachable!("Validator::finish fails when any field is invalid")
     };
 
-    let scope = caller.scope();
-    let mut members = vec![caller.user().clone()];
-    members.extend(
-        accounts::load_many(store, &scope, &user_ids)
-            .await?
-            .into_iter()
-            .filter(|u| u.is_active),
-    );
-    let now = thanotopolis_tenant_auth::now_rfc3339();
-    let available = thanotopolis_agents::available(store, &caller).await?;
-    let mut agents = Vec::new();
-    for wanted in &body.agent_types {
-        let attached = agents
-            .iter()
-            .any(|a: &conversations::AttachedAgent| &a.agent_type == wanted);
-        if !attached && available.iter().any(|a| &a.agent_type == wanted) {
-            agents.push(conversations::AttachedAgent {
-                id: Uuid::new_v4(),
-                agent_type: wanted.clone(),
-                is_active: true,
-                added_at: now.clone(),
-                configuration: None,
-            });
-        }
-    }
-    let id = Uuid::new_v4();
-    let participants: Vec<Participant> = emails
-        .iter()
-        .map(|e| Participant {
-            id: Uuid::new_v4(),
-            conversation_id: id,
-            participant_type: "email".into(),
-            identifier: e.as_str().into(),
-            display_name: e.as_str().split('@').next().map(str::to_string),
-            is_active: true,
-            joined_at: now.clone(),
-            left_at: None,
-        })
-        .collect();
-    let title = title.unwrap_or_else(|| default_title(&caller, &members, &participants));
-    let conversation = ConversationRecord {
-        id,
-        tenant_id: scope.tenant_id(),
-        title: Some(title),
-        description,
-        status: "active".into(),
-        created_by_user_id: Some(caller.user_id()),
-        created_at: now.clone(),
-        updated_at: None,
-        version: 1,
-        message_count: 0,
-        last_message: None,
-        last_message_at: None,
-        members: members.iter().map(|u| u.id).collect(),
-        agents,
-        participants,
-        agents_used: Vec::new(),
-    };
-    let mut writes = vec![Write::Put {
-        item: conversation.item(&scope),
-        condition: Some(Condition::NotExists),
-    }];
-    for member in &members {
-        writes.push(Write::Put {
-            item: member_row(&caller, id, member.id, &now),
-            condition: None,
-        });
-    }
-    writes.push(Write::Update {
-        key: keys::tenant(&scope),
-        update: Update::new().add("conversation_count", 1),
-        condition: Some(Condition::Exists),
-    });
-    store.transact(writes).await?;
+    let (conversation, members) = conversations::create(
+        state.stores.main.as_ref(),
+        &caller,
+        NewConversation {
+            title,
+            description,
+            user_ids,
+            agent_types: body.agent_types,
+            emails: emails.iter().map(|e| e.as_str().to_string()).collect(),
+        },
+    )
+    .await?;
     Ok(Json(conversation.response(&members, &[])))
-}
-
-/// A member's row: its entry in that member's activity index.
-fn member_row(
-    caller: &Caller,
-    conversation_id: Uuid,
-    user_id: Uuid,
-    at: &str,
-) -> thanotopolis_store::Item {
-    let scope = caller.scope();
-    let mut item =
-        MAIN_TABLE.key_item(&keys::conversation_member(&scope, conversation_id, user_id));
-    item.insert("conversation_id".into(), json!(conversation_id));
-    item.insert("user_id".into(), json!(user_id));
-    item.insert("joined_at".into(), json!(at));
-    item.insert(
-        "gsi1pk".into(),
-        json!(keys::index::member_conversations(&scope, user_id)),
-    );
-    item.insert(
-        "gsi1sk".into(),
-        json!(keys::index::activity(at, conversation_id)),
-    );
-    item
-}
-
-/// `"<username> - <first other member or participant> [et al.] - <date UTC>"` (§8.3).
-fn default_title(
-    caller: &Caller,
-    members: &[thanotopolis_tenant_auth::UserRecord],
-    participants: &[Participant],
-) -> String {
-    let others: Vec<&str> = members
-        .iter()
-        .filter(|u| u.id != caller.user_id())
-        .map(|u| u.email.as_str())
-        .chain(participants.iter().map(|p| p.identifier.as_str()))
-        .collect();
-    let who = match others.as_slice() {
-        [] => "no participants".to_string(),
-        [one] => one.to_string(),
-        [first, ..] => format!("{first} et al."),
-    };
-    let format = time::macros::format_description!(
-        "[month repr:short] [day], [year] [hour repr:12]:[minute] [period] UTC"
-    );
-    let date = time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default();
-    format!("{} - {who} - {date}", caller.user().username)
 }
 
 /// `GET /api/conversations/{id}`: the conversation with its members and its newest
@@ -281,9 +164,8 @@ pub(crate) async fn update(
     Ok(Json(updated.response(&users, &recent)))
 }
 
-/// `DELETE /api/conversations/{id}`: its creator or an org_admin+ only. The conversation
-/// disappears at once (its `META` item and the tenant counter, in one transaction); then every
-/// other item of its partition (member rows, messages) is deleted in batches.
+/// `DELETE /api/conversations/{id}`: its creator or an org_admin+ only; gone from every list
+/// at once, its messages and member rows removed after.
 #[utoipa::path(delete, path = "/api/conversations/{id}", params(("id" = Uuid, Path, description = "Conversation id")), summary = "Deletes a conversation (its creator or org_admin+)",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody)))]
 pub(crate) async fn remove(
@@ -291,31 +173,7 @@ pub(crate) async fn remove(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
-    let store = state.stores.main.as_ref();
-    let id = conversations::open_to_delete(store, &caller, id).await?;
-    let scope = caller.scope();
-    match store
-        .transact(vec![
-            Write::Delete {
-                key: keys::conversation(&scope, id),
-                condition: Some(Condition::Exists),
-            },
-            Write::Update {
-                key: keys::tenant(&scope),
-                update: Update::new().add("conversation_count", -1),
-                condition: Some(Condition::Exists),
-            },
-        ])
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::TransactionCanceled { .. }) => {
-            return Err(ApiError::not_found("Conversation not found"))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let partition = thanotopolis_store::Query::new(keys::conversation_partition(&scope, id));
-    thanotopolis_store::delete_all(store, &partition).await?;
+    conversations::delete(state.stores.main.as_ref(), &caller, id).await?;
     Ok(Json(
         json!({ "status": "success", "message": "Conversation deleted successfully" }),
     ))

@@ -45,16 +45,8 @@ pub(crate) async fn add_participant(
                 conversations::MAX_PARTICIPANTS
             )));
         } else {
-            let p = Participant {
-                id: Uuid::new_v4(),
-                conversation_id: id,
-                participant_type: "email".into(),
-                identifier: email.as_str().into(),
-                display_name: email.as_str().split('@').next().map(str::to_string),
-                is_active: true,
-                joined_at: thanotopolis_tenant_auth::now_rfc3339(),
-                left_at: None,
-            };
+            let p =
+                Participant::email(id, email.as_str(), &thanotopolis_tenant_auth::now_rfc3339());
             participants.push(p.clone());
             added = Some(p);
         }

@@ -1,0 +1,169 @@
+//! A conversation's beginning and end: created with its member rows in one transaction,
+//! deleted with everything in its partition.
+
+use crate::{
+    AttachedAgent, ConversationError, ConversationRecord, ConversationResult, Participant,
+};
+use serde_json::json;
+use thanotopolis_store::schema::MAIN_TABLE;
+use thanotopolis_store::{Condition, Item, Query, Store, StoreError, Update, Write};
+use thanotopolis_tenant_auth::{accounts, keys, Caller, TenantScope, UserRecord};
+use uuid::Uuid;
+
+/// What a new conversation is asked to hold (already validated).
+pub struct NewConversation {
+    /// `None` picks the contract's default title.
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Users to add besides the caller; those who are not active users of the caller's
+    /// organization are left out.
+    pub user_ids: Vec<Uuid>,
+    /// Agent types to attach; those not available to the caller are left out.
+    pub agent_types: Vec<String>,
+    /// E-mail participants.
+    pub emails: Vec<String>,
+}
+
+/// Creates the conversation, its members' rows and +1 on the tenant's counter in one
+/// transaction. Returns it with its members' records.
+pub async fn create(
+    store: &dyn Store,
+    caller: &Caller,
+    new: NewConversation,
+) -> ConversationResult<(ConversationRecord, Vec<UserRecord>)> {
+    let scope = caller.scope();
+    let mut members = vec![caller.user().clone()];
+    members.extend(
+        accounts::load_many(store, &scope, &new.user_ids)
+            .await?
+            .into_iter()
+            .filter(|u| u.is_active && u.id != caller.user_id()),
+    );
+    let now = thanotopolis_tenant_auth::now_rfc3339();
+    let available = thanotopolis_agents::available(store, caller).await?;
+    let mut agents: Vec<AttachedAgent> = Vec::new();
+    for wanted in &new.agent_types {
+        let attached = agents.iter().any(|a| &a.agent_type == wanted);
+        if !attached && available.iter().any(|a| &a.agent_type == wanted) {
+            agents.push(AttachedAgent {
+                id: Uuid::new_v4(),
+                agent_type: wanted.clone(),
+                is_active: true,
+                added_at: now.clone(),
+                configuration: None,
+            });
+        }
+    }
+    let id = Uuid::new_v4();
+    let participants: Vec<Participant> = new
+        .emails
+        .iter()
+        .map(|e| Participant::email(id, e, &now))
+        .collect();
+    let title = new
+        .title
+        .unwrap_or_else(|| default_title(caller, &members, &participants));
+    let conversation = ConversationRecord {
+        id,
+        tenant_id: scope.tenant_id(),
+        title: Some(title),
+        description: new.description,
+        status: "active".into(),
+        created_by_user_id: Some(caller.user_id()),
+        created_at: now.clone(),
+        updated_at: None,
+        version: 1,
+        message_count: 0,
+        last_message: None,
+        last_message_at: None,
+        members: members.iter().map(|u| u.id).collect(),
+        agents,
+        participants,
+        agents_used: Vec::new(),
+    };
+    let mut writes = vec![Write::Put {
+        item: conversation.item(&scope),
+        condition: Some(Condition::NotExists),
+    }];
+    for member in &members {
+        writes.push(Write::Put {
+            item: member_row(&scope, id, member.id, &now),
+            condition: None,
+        });
+    }
+    writes.push(Write::Update {
+        key: keys::tenant(&scope),
+        update: Update::new().add("conversation_count", 1),
+        condition: Some(Condition::Exists),
+    });
+    store.transact(writes).await?;
+    Ok((conversation, members))
+}
+
+/// Deletes a conversation the caller may delete (see [`crate::open_to_delete`]): its `META`
+/// item and the tenant counter at once, in one transaction, so it disappears from every
+/// list; then every other item of its partition (member rows, messages) in batches.
+pub async fn delete(store: &dyn Store, caller: &Caller, id: Uuid) -> ConversationResult<()> {
+    let id = crate::open_to_delete(store, caller, id).await?;
+    let scope = caller.scope();
+    let gone = store
+        .transact(vec![
+            Write::Delete {
+                key: keys::conversation(&scope, id),
+                condition: Some(Condition::Exists),
+            },
+            Write::Update {
+                key: keys::tenant(&scope),
+                update: Update::new().add("conversation_count", -1),
+                condition: Some(Condition::Exists),
+            },
+        ])
+        .await;
+    match gone {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { .. }) => return Err(ConversationError::NotFound),
+        Err(e) => return Err(e.into()),
+    }
+    let partition = Query::new(keys::conversation_partition(&scope, id));
+    thanotopolis_store::delete_all(store, &partition).await?;
+    Ok(())
+}
+
+/// A member's row: its entry in that member's activity index.
+fn member_row(scope: &TenantScope, conversation_id: Uuid, user_id: Uuid, at: &str) -> Item {
+    let mut item = MAIN_TABLE.key_item(&keys::conversation_member(scope, conversation_id, user_id));
+    item.insert("conversation_id".into(), json!(conversation_id));
+    item.insert("user_id".into(), json!(user_id));
+    item.insert("joined_at".into(), json!(at));
+    item.insert(
+        "gsi1pk".into(),
+        json!(keys::index::member_conversations(scope, user_id)),
+    );
+    item.insert(
+        "gsi1sk".into(),
+        json!(keys::index::activity(at, conversation_id)),
+    );
+    item
+}
+
+/// `"<username> - <first other member or participant> [et al.] - <date UTC>"` (contract §8.3).
+fn default_title(caller: &Caller, members: &[UserRecord], participants: &[Participant]) -> String {
+    let others: Vec<&str> = members
+        .iter()
+        .filter(|u| u.id != caller.user_id())
+        .map(|u| u.email.as_str())
+        .chain(participants.iter().map(|p| p.identifier.as_str()))
+        .collect();
+    let who = match others.as_slice() {
+        [] => "no participants".to_string(),
+        [one] => one.to_string(),
+        [first, ..] => format!("{first} et al."),
+    };
+    let format = time::macros::format_description!(
+        "[month repr:short] [day], [year] [hour repr:12]:[minute] [period] UTC"
+    );
+    let date = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default();
+    format!("{} - {who} - {date}", caller.user().username)
+}
