@@ -2,7 +2,6 @@
 
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState};
 use thanotopolis_store::from_item;
-use thanotopolis_store::{Index, Query};
 use thanotopolis_tenant_auth::{
     keys, policy, tenants as tenant_store, Caller, TenantRecord, TenantScope,
 };
@@ -28,7 +27,7 @@ pub async fn tenants(
     if !policy::sees_all_tenants(caller) {
         return Ok(vec![(caller.scope(), caller.tenant().clone())]);
     }
-    let query = Query::new(keys::index::TENANTS).on(Index::Gsi1);
+    let query = keys::lookup::tenants();
     let mut out = Vec::new();
     for item in thanotopolis_store::query_all(store, &query).await? {
         let tenant: TenantRecord = from_item(item)?;

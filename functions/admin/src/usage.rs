@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Query;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
-use thanotopolis_store::{Index, Item, Query as StoreQuery};
+use thanotopolis_store::Item;
 use thanotopolis_tenant_auth::{keys, policy, Caller, TenantRecord, TenantScope};
 use thanotopolis_usage::{global_totals, tenant_totals, UsageTotals};
 use time::{Duration, OffsetDateTime};
@@ -172,8 +172,7 @@ pub async fn recent(
     if policy::sees_all_tenants(caller) {
         let today = OffsetDateTime::now_utc().date();
         for back in 0..30 {
-            let q = StoreQuery::new(keys::index::usage_day(&day(today - Duration::days(back))))
-                .on(Index::Gsi2)
+            let q = keys::lookup::usage_day(&day(today - Duration::days(back)))
                 .backward()
                 .limit((n - items.len()) as u32);
             items.extend(store.query(&q).await?.items);
@@ -183,10 +182,7 @@ pub async fn recent(
         }
     } else {
         for (scope, _) in tenants {
-            let q = StoreQuery::new(keys::index::tenant_usage(scope))
-                .on(Index::Gsi1)
-                .backward()
-                .limit(n as u32);
+            let q = keys::lookup::tenant_usage(scope).backward().limit(n as u32);
             items.extend(store.query(&q).await?.items);
         }
     }
@@ -232,9 +228,7 @@ pub async fn records(
     let store = state.stores.main.as_ref();
     let mut items = Vec::new();
     for (scope, _) in scope::tenants(&state, &caller, q.tenant_id.as_deref()).await? {
-        let query = StoreQuery::new(keys::index::tenant_usage(&scope))
-            .on(Index::Gsi1)
-            .between(start.clone(), format!("{end}~"));
+        let query = keys::lookup::tenant_usage(&scope).between(start.clone(), format!("{end}~"));
         items.extend(thanotopolis_store::query_all(store, &query).await?);
     }
     let matches = |item: &Item, field: &str, want: &Option<String>| {

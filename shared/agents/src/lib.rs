@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{from_item, readable};
-use thanotopolis_store::{Index, Item, Key, Query, Store, StoreResult};
+use thanotopolis_store::{Item, Key, Query, Store, StoreResult};
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -197,13 +197,7 @@ pub async fn available(store: &dyn Store, caller: &Caller) -> StoreResult<Vec<Ag
 
 /// The agent with this id, if the caller may see it (anything else is 404, as if absent).
 pub async fn find(store: &dyn Store, caller: &Caller, id: Uuid) -> AgentResult<AgentRecord> {
-    let page = store
-        .query(
-            &Query::new(keys::index::agent_id(id))
-                .on(Index::Gsi2)
-                .limit(1),
-        )
-        .await?;
+    let page = store.query(&keys::lookup::agent_by_id(id).limit(1)).await?;
     let agent = match page.items.into_iter().next() {
         Some(item) => from_item::<AgentRecord>(item)?,
         None => catalog()

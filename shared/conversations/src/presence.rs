@@ -104,7 +104,7 @@ pub struct TenantPresence {
 }
 
 pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<TenantPresence> {
-    let query = Query::new(tenant_id.to_string()).on(Index::Gsi2);
+    let query = by_tenant(tenant_id);
     let mut users = Vec::new();
     let mut by_conversation = std::collections::BTreeMap::new();
     let mut total = 0;
@@ -127,7 +127,7 @@ pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<TenantPre
 pub async fn count_in_conversation(app: &AppState, conversation_id: Uuid) -> StoreResult<u64> {
     app.stores
         .connections
-        .count(&Query::new(conversation_id.to_string()).on(Index::Gsi1))
+        .count(&by_conversation(conversation_id))
         .await
 }
 
@@ -160,6 +160,16 @@ pub async fn seen(app: &AppState, connection_id: &str, at: &str) -> StoreResult<
     }
 }
 
+/// A conversation's live rows (the connections table's `by_conversation` index).
+fn by_conversation(conversation_id: Uuid) -> Query {
+    Query::new(conversation_id.to_string()).on(Index::Gsi1)
+}
+
+/// A tenant's live rows, by user and connect time (the `by_tenant_user` index).
+fn by_tenant(tenant_id: Uuid) -> Query {
+    Query::new(tenant_id.to_string()).on(Index::Gsi2)
+}
+
 /// Sort-key prefix of one user's rows in the `by_tenant_user` index.
 fn user_prefix(user_id: Uuid) -> String {
     format!("{user_id}#")
@@ -173,9 +183,7 @@ pub async fn end_user_sockets(
     tenant_id: Uuid,
     user_id: Uuid,
 ) -> StoreResult<usize> {
-    let query = Query::new(tenant_id.to_string())
-        .on(Index::Gsi2)
-        .begins_with(user_prefix(user_id));
+    let query = by_tenant(tenant_id).begins_with(user_prefix(user_id));
     let rows = query_all(app.stores.connections.as_ref(), &query).await?;
     let mut ended = 0;
     for row in rows {
@@ -210,7 +218,7 @@ pub async fn in_conversation(
     app: &AppState,
     conversation_id: Uuid,
 ) -> StoreResult<Vec<Connection>> {
-    let query = Query::new(conversation_id.to_string()).on(Index::Gsi1);
+    let query = by_conversation(conversation_id);
     Ok(readable(
         query_all(app.stores.connections.as_ref(), &query).await?,
     ))

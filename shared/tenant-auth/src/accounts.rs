@@ -8,7 +8,7 @@ use crate::{AuthError, AuthResult};
 use serde_json::json;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{from_item, readable};
-use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
+use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
 use uuid::Uuid;
 
 /// What a new account is made of, validated.
@@ -186,11 +186,7 @@ pub async fn oldest_by_email(
     email: &EmailAddress,
 ) -> AuthResult<Option<(TenantScope, UserRecord)>> {
     let page = store
-        .query(
-            &Query::new(keys::index::email(email))
-                .on(Index::Gsi1)
-                .limit(1),
-        )
+        .query(&keys::lookup::accounts_by_email(email).limit(1))
         .await?;
     match page.items.into_iter().next() {
         Some(item) => {

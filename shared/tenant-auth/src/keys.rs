@@ -121,6 +121,55 @@ pub mod index {
     }
 }
 
+/// Ready queries of the indexes: each pairs an index key of [`index`] with the index that
+/// holds it, so no caller picks a GSI by hand.
+pub mod lookup {
+    use super::*;
+    use thanotopolis_store::{Index, Query};
+
+    /// Every account with this e-mail across tenants, oldest first.
+    pub fn accounts_by_email(email: &EmailAddress) -> Query {
+        Query::new(index::email(email)).on(Index::Gsi1)
+    }
+
+    /// The user with this id, whatever its tenant.
+    pub fn user_anywhere(user_id: Uuid) -> Query {
+        Query::new(index::user_id(user_id)).on(Index::Gsi2)
+    }
+
+    /// The directory of all tenants, oldest first.
+    pub fn tenants() -> Query {
+        Query::new(index::TENANTS).on(Index::Gsi1)
+    }
+
+    /// The tenant with this access code.
+    pub fn tenant_by_access_code(code: &str) -> Query {
+        Query::new(index::access_code(code)).on(Index::Gsi2)
+    }
+
+    /// One user's conversations, most recently active first.
+    pub fn member_conversations(scope: &TenantScope, user_id: Uuid) -> Query {
+        Query::new(index::member_conversations(scope, user_id))
+            .on(Index::Gsi1)
+            .backward()
+    }
+
+    /// One tenant's usage records, oldest first.
+    pub fn tenant_usage(scope: &TenantScope) -> Query {
+        Query::new(index::tenant_usage(scope)).on(Index::Gsi1)
+    }
+
+    /// Every tenant's usage records of one day (`YYYY-MM-DD`), oldest first.
+    pub fn usage_day(day: &str) -> Query {
+        Query::new(index::usage_day(day)).on(Index::Gsi2)
+    }
+
+    /// The stored agent with this id, wherever it is stored.
+    pub fn agent_by_id(agent_id: Uuid) -> Query {
+        Query::new(index::agent_id(agent_id)).on(Index::Gsi2)
+    }
+}
+
 /// Global partition of free agents created through the API and of stored changes to built-in
 /// agents (the catalog itself is a data file, not items).
 pub const GLOBAL_AGENTS: &str = "AGENTS";

@@ -7,7 +7,7 @@ use crate::validate::{EmailAddress, Subdomain};
 use crate::{keys, tenants, Role, TenantScope, UserRecord};
 use crate::{AuthError, AuthResult};
 use thanotopolis_store::from_item;
-use thanotopolis_store::{Index, Query, Store};
+use thanotopolis_store::Store;
 use uuid::Uuid;
 
 /// How an operator names a user.
@@ -24,11 +24,7 @@ pub async fn find_user(store: &dyn Store, user: &UserRef) -> AuthResult<(TenantS
     let found = match user {
         UserRef::Id(id) => {
             let page = store
-                .query(
-                    &Query::new(keys::index::user_id(*id))
-                        .on(Index::Gsi2)
-                        .limit(1),
-                )
+                .query(&keys::lookup::user_anywhere(*id).limit(1))
                 .await?;
             match page.items.into_iter().next() {
                 Some(item) => {

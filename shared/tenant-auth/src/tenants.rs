@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::json;
 use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::{Condition, Index, Item, Query, Store, Write};
+use thanotopolis_store::{Condition, Item, Store, Write};
 
 /// A new random access code: 8 random bytes, 11 URL-safe characters.
 pub fn new_access_code() -> String {
@@ -51,11 +51,7 @@ pub async fn by_access_code(
         return Ok(None);
     }
     let page = store
-        .query(
-            &Query::new(keys::index::access_code(code))
-                .on(Index::Gsi2)
-                .limit(1),
-        )
+        .query(&keys::lookup::tenant_by_access_code(code).limit(1))
         .await?;
     let Some(item) = page.items.into_iter().next() else {
         return Ok(None);

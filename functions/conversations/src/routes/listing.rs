@@ -11,7 +11,7 @@ use thanotopolis_conversations::{ConversationRecord, ConversationStatus};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Query};
 use thanotopolis_store::readable;
-use thanotopolis_store::{Index, Key};
+use thanotopolis_store::Key;
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
@@ -66,12 +66,9 @@ pub(crate) async fn list(
     } else {
         (page - 1) * size
     };
-    let index =
-        thanotopolis_store::Query::new(keys::index::member_conversations(&scope, caller.user_id()))
-            .on(Index::Gsi1)
-            .backward()
-            .limit(u32::try_from(skip + size).unwrap_or(u32::MAX))
-            .after(q.cursor.clone());
+    let index = keys::lookup::member_conversations(&scope, caller.user_id())
+        .limit(u32::try_from(skip + size).unwrap_or(u32::MAX))
+        .after(q.cursor.clone());
     let rows = store.query(&index).await?;
     let next = rows.cursor.clone();
     let ids: Vec<Uuid> = rows
@@ -138,12 +135,7 @@ pub(crate) async fn search(
         .ok_or_else(|| ApiError::Unprocessable("Search query 'q' parameter is required".into()))?
         .to_lowercase();
     let store = state.stores.main.as_ref();
-    let index = thanotopolis_store::Query::new(keys::index::member_conversations(
-        &caller.scope(),
-        caller.user_id(),
-    ))
-    .on(Index::Gsi1)
-    .backward();
+    let index = keys::lookup::member_conversations(&caller.scope(), caller.user_id());
     let ids: Vec<Uuid> = thanotopolis_store::query_all(store, &index)
         .await?
         .iter()
