@@ -183,6 +183,7 @@ impl TestApp {
                 store: settings,
                 auth,
                 llm: options.llm,
+                agents: options.agents,
                 deepgram: options.deepgram,
             },
             options.limits.unwrap_or(Limits::API_GATEWAY),
@@ -360,6 +361,8 @@ pub struct TestOptions {
     pub refresh_reuse_grace: Option<std::time::Duration>,
     pub login_limits: Option<thanotopolis_service::config::LoginLimits>,
     pub llm: Option<LlmSettings>,
+    /// Agent tools and time limits; the defaults have no web search.
+    pub agents: thanotopolis_agent_runtime::AgentSettings,
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
 }
 

@@ -180,7 +180,7 @@ async fn concurrent_recordings_give_exact_totals(backend: Backend) {
                     user_id: None,
                     conversation_id: None,
                     usage_type: TOKENS,
-                    amount: (i + 1) as f64,
+                    amount: Some((i + 1) as f64),
                     provider: "test",
                     model: None,
                     cost: Some(0.01),

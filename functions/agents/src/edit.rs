@@ -108,6 +108,8 @@ pub(crate) async fn create(
         is_active: true,
         created_at: thanotopolis_tenant_auth::now_rfc3339(),
         updated_at: None,
+        // Tools need instructions written for them; organizations' own agents have none yet.
+        tools: Vec::new(),
     };
     let key = agent
         .key(&caller)

@@ -210,7 +210,7 @@ async fn transcribe(
             user_id: Some(caller.user_id()),
             conversation_id: None,
             usage_type: STT_SECONDS,
-            amount: seconds,
+            amount: Some(seconds),
             provider: "deepgram",
             model: Some(&model),
             cost: stt_cost(&model, seconds),
@@ -225,7 +225,7 @@ async fn transcribe(
             user_id: Some(caller.user_id()),
             conversation_id: None,
             usage_type: STT_WORDS,
-            amount: word_count as f64,
+            amount: Some(word_count as f64),
             provider: "deepgram",
             model: Some(&model),
             // The cost is carried by the seconds record; words are a count, not billed twice.

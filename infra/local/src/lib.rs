@@ -52,6 +52,8 @@ pub struct GatewayConfig {
     pub auth: AuthSettings,
     /// The language model for agent replies (`OPENAI_*`); `None` answers with an error frame.
     pub llm: Option<thanotopolis_llm::LlmSettings>,
+    /// Agents' tools and time limits (`TAVILY_*`).
+    pub agents: thanotopolis_agent_runtime::AgentSettings,
     /// Deepgram for speech-to-text (`DEEPGRAM_*`); `None` answers 503.
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
 }
@@ -161,7 +163,8 @@ pub async fn start_with_limits(
     let management = ManagementEndpoint::Fixed(format!("http://{management_addr}"));
     let app = AppState::new(stores, config.auth)
         .with_socket_closer(Arc::new(Poster::new(&sdk, management.clone())));
-    let realtime = Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm));
+    let realtime =
+        Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm).with_agents(config.agents));
     // API Gateway's `domainName` is the address clients connect to.
     let loopback = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))

@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         store: settings,
         auth,
         llm: thanotopolis_llm::LlmSettings::from_env(),
+        agents: thanotopolis_agent_runtime::AgentSettings::from_env(),
         deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
     })
     .await?;

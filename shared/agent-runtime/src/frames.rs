@@ -93,7 +93,7 @@ pub fn message(
             "message_type": "agent",
             "agent_type": agent,
             "timestamp": m.created_at,
-            "agent_metadata": { "agent_type": agent, "message_type": "agent", "sender_type": "agent" },
+            "agent_metadata": agent_metadata(agent, m.metadata.as_ref()),
         }),
         None => {
             let email = author.map(|a| a.email.clone()).unwrap_or_default();
@@ -119,6 +119,30 @@ pub fn message(
     frame
 }
 
+/// An agent message's metadata as frames show it: the contract's three fields, plus the
+/// collaborators and tools of the reply when it had any.
+fn agent_metadata(agent: &str, stored: Option<&Value>) -> Value {
+    let mut meta = json!({ "agent_type": agent, "message_type": "agent", "sender_type": "agent" });
+    for field in ["collaborators", "tools_used", "routed_by"] {
+        if let Some(v) = stored.and_then(|s| s.get(field)) {
+            meta[field] = v.clone();
+        }
+    }
+    meta
+}
+
 pub fn token(token: &str, agent_type: &str, message_id: uuid::Uuid) -> Value {
     json!({ "type": "token", "token": token, "agent_type": agent_type, "message_id": message_id })
+}
+
+/// What an agent is doing before its reply arrives: `using_tool` (with the tool's name).
+/// Clients that do not know the frame ignore it.
+pub fn agent_status(agent_type: &str, status: &str, tool: Option<&str>) -> Value {
+    json!({
+        "type": "agent_status",
+        "agent_type": agent_type,
+        "status": status,
+        "tool": tool,
+        "timestamp": now(),
+    })
 }

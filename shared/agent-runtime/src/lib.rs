@@ -13,7 +13,12 @@
 mod error;
 pub mod fanout;
 pub mod frames;
+pub mod guard;
+pub mod memory;
 pub mod pipeline;
+pub mod routing;
+pub mod stream;
+pub mod tools;
 
 pub use error::ReplyError;
 pub use fanout::MAX_IN_FLIGHT;
@@ -32,6 +37,42 @@ pub struct RealtimeState {
     pub poster: Poster,
     /// The language model, when one is configured.
     pub llm: Option<thanotopolis_llm::LlmClient>,
+    pub agents: AgentSettings,
+}
+
+/// How agents reply: their tools' services and the pipeline's time limits.
+#[derive(Clone, Debug)]
+pub struct AgentSettings {
+    pub tools: tools::ToolSettings,
+    /// How long the moderator may take before the keyword fallback routes instead.
+    pub moderator_timeout: std::time::Duration,
+    /// How long a supporting agent may take before the reply goes on without it.
+    pub supporting_timeout: std::time::Duration,
+    /// At most one `token` frame per socket this often (the first goes at once).
+    pub token_interval: std::time::Duration,
+}
+
+impl Default for AgentSettings {
+    /// No tool services; the documented limits (5 s, 30 s, 50 ms).
+    fn default() -> Self {
+        AgentSettings {
+            tools: tools::ToolSettings::default(),
+            moderator_timeout: std::time::Duration::from_secs(5),
+            supporting_timeout: std::time::Duration::from_secs(30),
+            token_interval: std::time::Duration::from_millis(50),
+        }
+    }
+}
+
+impl AgentSettings {
+    /// The defaults, with the tool services configured in the environment (`TAVILY_API_KEY`,
+    /// `TAVILY_BASE_URL`).
+    pub fn from_env() -> Self {
+        AgentSettings {
+            tools: tools::ToolSettings::from_env(),
+            ..AgentSettings::default()
+        }
+    }
 }
 
 impl RealtimeState {
@@ -45,7 +86,14 @@ impl RealtimeState {
             app,
             poster: Poster::new(sdk, endpoint),
             llm,
+            agents: AgentSettings::from_env(),
         }
+    }
+
+    /// The same state with other agent settings.
+    pub fn with_agents(mut self, agents: AgentSettings) -> Self {
+        self.agents = agents;
+        self
     }
 }
 

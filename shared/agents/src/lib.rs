@@ -38,6 +38,10 @@ pub struct AgentRecord {
     pub created_at: String,
     pub updated_at: Option<String>,
     pub system_prompt: String,
+    /// Tools it may call (`calculate`, `web_search`); for built-in agents always the
+    /// catalog's, whatever a stored copy says.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 impl AgentRecord {
@@ -122,6 +126,8 @@ struct CatalogEntry {
     capabilities: Vec<String>,
     owner_subdomain: Option<String>,
     system_prompt: String,
+    #[serde(default)]
+    tools: Vec<String>,
 }
 
 /// Built-in agent ids are derived from their type, so they are stable across deployments.
@@ -153,6 +159,7 @@ pub fn catalog() -> &'static [AgentRecord] {
                 created_at: file.added_at.clone(),
                 updated_at: None,
                 system_prompt: e.system_prompt,
+                tools: e.tools,
             })
             .collect()
     })
@@ -177,7 +184,10 @@ pub async fn visible(store: &dyn Store, caller: &Caller) -> StoreResult<Vec<Agen
             stored_global
                 .iter()
                 .find(|s| s.id == built_in.id)
-                .cloned()
+                .map(|stored| AgentRecord {
+                    tools: built_in.tools.clone(),
+                    ..stored.clone()
+                })
                 .unwrap_or_else(|| built_in.clone())
         })
         .collect();

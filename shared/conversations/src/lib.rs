@@ -21,12 +21,12 @@ pub use error::{ConversationError, ConversationResult};
 pub use lifecycle::{create, delete, NewConversation};
 
 pub use messages::{
-    delete_message, history, list_messages, post_message, recent_messages, sender_name,
-    MessageInput, MAX_MESSAGE_BYTES,
+    delete_message, history, list_messages, messages_between, post_message, recent_messages,
+    sender_name, set_summary, MessageInput, MAX_MESSAGE_BYTES,
 };
 pub use records::{
     AttachedAgent, ConversationRecord, ConversationResponse, ConversationStatus,
-    ConversationSummary, MessageRecord, Participant,
+    ConversationSummary, MessageRecord, Participant, RollingSummary,
 };
 
 use serde_json::Value;

@@ -80,6 +80,7 @@ pub async fn create(
         agents,
         participants,
         agents_used: Vec::new(),
+        summary: None,
     };
     let mut writes = vec![Write::Put {
         item: conversation.item(&scope),

@@ -1,6 +1,8 @@
 //! Storing and reading messages.
 
-use crate::{ConversationError, ConversationRecord, ConversationResult, MessageRecord};
+use crate::{
+    ConversationError, ConversationRecord, ConversationResult, MessageRecord, RollingSummary,
+};
 use serde_json::{json, Value};
 use thanotopolis_store::readable;
 use thanotopolis_store::schema::MAIN_TABLE;
@@ -262,6 +264,53 @@ pub async fn delete_message(
     match store.transact(writes).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. }) => Err(ConversationError::MessageNotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Messages strictly after `after` (from the start when `None`) and strictly before `before`,
+/// oldest first, at most `limit`. One query.
+pub async fn messages_between(
+    store: &dyn Store,
+    scope: &TenantScope,
+    conversation_id: Uuid,
+    after: Option<Uuid>,
+    before: Uuid,
+    limit: u32,
+) -> ConversationResult<Vec<MessageRecord>> {
+    let from = match after {
+        Some(id) => format!("{}{id}", keys::MESSAGE_PREFIX),
+        None => keys::MESSAGE_PREFIX.to_string(),
+    };
+    let query = Query::new(keys::conversation_partition(scope, conversation_id))
+        .between(from, format!("{}{before}", keys::MESSAGE_PREFIX))
+        .limit(limit.saturating_add(2));
+    let (messages, _) = collect(store, query, limit as usize + 2).await?;
+    Ok(messages
+        .into_iter()
+        .filter(|m| Some(m.id) != after && m.id != before)
+        .take(limit as usize)
+        .collect())
+}
+
+/// Keeps `summary` on the conversation (if it still exists). Not versioned: summaries are
+/// derived data, and the newest one written is as good as any.
+pub async fn set_summary(
+    store: &dyn Store,
+    scope: &TenantScope,
+    conversation_id: Uuid,
+    summary: &RollingSummary,
+) -> ConversationResult<()> {
+    let update = Update::new().set("summary", json!(summary));
+    match store
+        .update(
+            &keys::conversation(scope, conversation_id),
+            update,
+            Some(Condition::Exists),
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -70,6 +70,20 @@ pub struct ConversationRecord {
     /// Agent types that have replied in this conversation.
     #[serde(default)]
     pub agents_used: Vec<String>,
+    /// The agents' memory of the messages older than the ones they read verbatim.
+    #[serde(default)]
+    pub summary: Option<RollingSummary>,
+}
+
+/// A rolling summary of a conversation's older messages, refreshed as it grows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RollingSummary {
+    pub text: String,
+    /// The newest message it covers.
+    pub through: Uuid,
+    /// How many messages it covers.
+    pub messages: u64,
+    pub updated_at: String,
 }
 
 impl ConversationRecord {

@@ -56,7 +56,9 @@ pub struct UsageEvent<'a> {
     pub user_id: Option<Uuid>,
     pub conversation_id: Option<Uuid>,
     pub usage_type: &'a str,
-    pub amount: f64,
+    /// `None` when the provider did not report it: stored as `null` and counted in the
+    /// aggregates' `unknown_count`, never as 0.
+    pub amount: Option<f64>,
     pub provider: &'a str,
     pub model: Option<&'a str>,
     pub cost: Option<f64>,
@@ -93,7 +95,11 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResu
         record.extend(attrs);
     }
     let add = |update: Update| {
-        let mut u = update.add("amount", number(event.amount)).add("count", 1);
+        let mut u = update.add("count", 1);
+        u = match event.amount {
+            Some(amount) => u.add("amount", number(amount)),
+            None => u.add("unknown_count", 1),
+        };
         if let Some(cost) = event.cost {
             u = u.add("cost", number(cost));
         }

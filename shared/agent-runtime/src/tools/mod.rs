@@ -1,0 +1,142 @@
+//! The tools agents may call, OpenAI function-calling style. Which agent has which tool is
+//! data (`"tools"` in `shared/agents/catalog.json`); a tool whose service is not configured
+//! (web search without `TAVILY_API_KEY`) is not offered at all.
+
+pub mod calculate;
+pub mod web_search;
+
+use serde_json::{json, Value};
+use thanotopolis_agents::AgentRecord;
+use thanotopolis_llm::ToolSpec;
+pub use web_search::SearchSettings;
+
+/// Most model rounds one reply may take (each round may call tools; the last must answer).
+pub const MAX_ROUNDS: usize = 5;
+
+/// Longest tool result given back to the model.
+const MAX_RESULT_CHARS: usize = 6_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Calculate,
+    WebSearch,
+}
+
+impl Tool {
+    pub const CALCULATE: &'static str = "calculate";
+    pub const WEB_SEARCH: &'static str = "web_search";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Calculate => Self::CALCULATE,
+            Tool::WebSearch => Self::WEB_SEARCH,
+        }
+    }
+
+    fn parse(name: &str) -> Option<Tool> {
+        match name {
+            Self::CALCULATE => Some(Tool::Calculate),
+            Self::WEB_SEARCH => Some(Tool::WebSearch),
+            _ => None,
+        }
+    }
+
+    pub fn spec(self) -> ToolSpec {
+        match self {
+            Tool::Calculate => ToolSpec {
+                name: Self::CALCULATE,
+                description: "Exact decimal arithmetic: + - * / ^ %, parentheses, and the functions pmt(rate, periods, present_value), fv(rate, periods, payment, present_value), pv(rate, periods, payment), npv(rate, v1, ...), irr(v0, v1, ...), mean, median, stdev, sum, min, max, sqrt, root, abs, round. Rates are per period (6% a year paid monthly is 0.06/12). Use it for every figure you state.",
+                parameters: json!({
+                    "type": "object",
+                    "properties": { "expression": { "type": "string", "description": "e.g. pmt(0.06/12, 24, 10000)" } },
+                    "required": ["expression"],
+                    "additionalProperties": false,
+                }),
+            },
+            Tool::WebSearch => ToolSpec {
+                name: Self::WEB_SEARCH,
+                description: "Searches the public web for current information. Returns the top results with their URLs; cite the URLs you use.",
+                parameters: json!({
+                    "type": "object",
+                    "properties": { "query": { "type": "string", "description": "what to look for" } },
+                    "required": ["query"],
+                    "additionalProperties": false,
+                }),
+            },
+        }
+    }
+}
+
+/// Services the tools use.
+#[derive(Clone, Debug, Default)]
+pub struct ToolSettings {
+    /// Tavily web search; `None` when `TAVILY_API_KEY` is not set.
+    pub search: Option<SearchSettings>,
+}
+
+impl ToolSettings {
+    pub fn from_env() -> Self {
+        ToolSettings {
+            search: SearchSettings::from_env(),
+        }
+    }
+
+    /// Whether `tool` can run here.
+    pub fn available(&self, tool: Tool) -> bool {
+        match tool {
+            Tool::Calculate => true,
+            Tool::WebSearch => self.search.is_some(),
+        }
+    }
+}
+
+/// The tools `agent` has that can run here.
+pub fn offered(agent: &AgentRecord, settings: &ToolSettings) -> Vec<Tool> {
+    agent
+        .tools
+        .iter()
+        .filter_map(|name| Tool::parse(name))
+        .filter(|tool| settings.available(*tool))
+        .collect()
+}
+
+/// Whether `agent` needs a tool that is not available here (so it must say it cannot use it).
+pub fn missing(agent: &AgentRecord, settings: &ToolSettings) -> Vec<&'static str> {
+    agent
+        .tools
+        .iter()
+        .filter_map(|name| Tool::parse(name))
+        .filter(|tool| !settings.available(*tool))
+        .map(Tool::name)
+        .collect()
+}
+
+/// Runs one call the model asked for; what comes back is for the model, errors included (it
+/// may correct itself), never a made-up result.
+pub async fn run(settings: &ToolSettings, offered: &[Tool], name: &str, arguments: &str) -> String {
+    let Some(tool) = Tool::parse(name).filter(|t| offered.contains(t)) else {
+        return format!("error: there is no tool named '{name}'");
+    };
+    let args: Value = match serde_json::from_str(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return "error: the arguments must be a JSON object".into(),
+    };
+    let result = match tool {
+        Tool::Calculate => match args["expression"].as_str() {
+            Some(e) => match calculate::calculate(e) {
+                Ok(v) => v.to_string(),
+                Err(why) => format!("error: {why}"),
+            },
+            None => "error: 'expression' (a string) is required".into(),
+        },
+        Tool::WebSearch => match (args["query"].as_str(), &settings.search) {
+            (Some(q), Some(search)) => match web_search::search(search, q).await {
+                Ok(results) => results,
+                Err(why) => format!("error: the search failed: {why}"),
+            },
+            (None, _) => "error: 'query' (a string) is required".into(),
+            (_, None) => "error: web search is not configured".into(),
+        },
+    };
+    result.chars().take(MAX_RESULT_CHARS).collect()
+}
