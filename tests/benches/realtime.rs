@@ -1,13 +1,14 @@
 //! WebSocket fan-out through the local gateway on the embedded store: time from a user's
-//! message frame to its echo on every socket, for 1, 10 and 100 sockets; the time a streamed
-//! token spends between the model provider and the client; and the store round trips of one
-//! user message. Run: `cargo bench -p thanotopolis-tests --bench realtime`.
+//! message frame to its echo on every socket, for 1, 10 and 100 sockets; the store round trips
+//! of one user message; and one streamed agent reply's first-token latency and management-API
+//! posts, one frame per token against coalesced frames. Run: `cargo bench -p thanotopolis-tests --bench realtime`.
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use thanotopolis_tests::openai::{FakeOpenAi, Script};
-use thanotopolis_tests::{Backend, TestApp};
+use thanotopolis_agent_runtime::AgentSettings;
+use thanotopolis_tests::openai::{Answer, FakeOpenAi, Script};
+use thanotopolis_tests::{Backend, TestApp, TestOptions};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -48,8 +49,6 @@ async fn main() {
     .await;
     let app = TestApp::spawn_with_llm(Backend::Embedded, provider.settings.clone()).await;
     let org = app.register_org().await;
-    let store = app.gateway.app.stores.main.clone();
-    let conns = app.gateway.app.stores.connections.clone();
     println!("realtime, embedded store, local gateway:");
     for n in [1usize, 10, 100] {
         let (_, conv) = app
@@ -101,6 +100,45 @@ async fn main() {
 
     // Let the disconnect notices of the closed sockets (each one tells the others) settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    drop(app);
+
+    // One agent reply of 300 tokens, paced as a model streams them (one every 10 ms), to 5
+    // sockets: posts to the management API and first-token latency, with the token frames
+    // as they were (one post per token per socket: interval 0) and coalesced (50 ms).
+    for (label, interval) in [
+        ("one frame per token (as before)", Duration::ZERO),
+        ("coalesced, 50 ms", Duration::from_millis(50)),
+    ] {
+        reply_posts(label, interval).await;
+    }
+}
+
+async fn reply_posts(label: &str, interval: Duration) {
+    const TOKENS: usize = 300;
+    const SOCKETS: usize = 5;
+    let tokens: Vec<String> = (0..TOKENS).map(|i| format!("t{i} ")).collect();
+    let provider = FakeOpenAi::start(Script {
+        respond: Some(std::sync::Arc::new(move |_| {
+            Some(Answer::Paced(tokens.clone(), Duration::from_millis(10)))
+        })),
+        ..Script::default()
+    })
+    .await;
+    let app = TestApp::spawn_with(
+        Backend::Embedded,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            agents: AgentSettings {
+                token_interval: interval,
+                ..AgentSettings::default()
+            },
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let store = app.gateway.app.stores.main.clone();
+    let conns = app.gateway.app.stores.connections.clone();
     let (_, conv) = app
         .post(
             "/api/conversations",
@@ -113,10 +151,14 @@ async fn main() {
         "/?conversation_id={id}&token={}",
         org.admin.access
     ));
-    let mut socket = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (main_before, conns_before) = (store.round_trips(), conns.round_trips());
     let sent = Instant::now();
-    socket
+    sockets[0]
         .send(Message::Text(
             json!({ "type": "message", "content": "@GRIEF_SUPPORT hello" })
                 .to_string()
@@ -124,24 +166,28 @@ async fn main() {
         ))
         .await
         .unwrap();
-    let (_, echoed) = next_of(&mut socket, "message").await;
+    let (_, echoed) = next_of(&mut sockets[0], "message").await;
     let trips_to_echo = (
         store.round_trips() - main_before,
         conns.round_trips() - conns_before,
     );
-    let (_, first_token) = next_of(&mut socket, "token").await;
-    let mut gaps = Vec::new();
-    let mut prev = first_token;
-    for _ in 1..50 {
-        let (_, at) = next_of(&mut socket, "token").await;
-        gaps.push(at - prev);
-        prev = at;
+    let posts_before = app.gateway.management_posts();
+    let (_, first_token) = next_of(&mut sockets[0], "token").await;
+    let (reply, done) = next_of(&mut sockets[0], "message").await;
+    for s in sockets.iter_mut().skip(1) {
+        next_of(s, "message").await;
+        next_of(s, "message").await;
     }
-    let (_, done) = next_of(&mut socket, "message").await;
-    println!("  one user message: echo after {:.2} ms; store round trips before the echo: main table {}, connections {}",
-        ms(echoed - sent), trips_to_echo.0, trips_to_echo.1);
-    println!("  agent reply (50 streamed tokens, local provider): first token {:.2} ms after the echo, whole reply {:.2} ms",
-        ms(first_token - echoed), ms(done - echoed));
-    println!("  token frame spacing at the client (provider sends them back to back)   p50 {:.3} ms   p99 {:.3} ms",
-        pct(&mut gaps, 0.5), pct(&mut gaps, 0.99));
+    let posts = app.gateway.management_posts() - posts_before;
+    assert_eq!(
+        reply["content"].as_str().unwrap().len(),
+        (0..TOKENS).map(|i| format!("t{i} ").len()).sum::<usize>()
+    );
+    println!("  agent reply, {TOKENS} tokens at 10 ms each to {SOCKETS} sockets, {label}:");
+    println!("    echo after {:.2} ms (store round trips before it: main {}, connections {}); first token {:.2} ms after the echo; whole reply {:.0} ms",
+        ms(echoed - sent), trips_to_echo.0, trips_to_echo.1, ms(first_token - echoed), ms(done - echoed));
+    println!(
+        "    management API posts for the reply: {posts} ({:.1} per socket)",
+        posts as f64 / SOCKETS as f64
+    );
 }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use thanotopolis_llm::LlmSettings;
@@ -24,6 +25,8 @@ pub enum Answer {
     Fail(u16),
     /// Wait, then answer.
     Slow(std::time::Duration, Box<Answer>),
+    /// Streamed text deltas with this pause before each, as a real model paces them.
+    Paced(Vec<String>, std::time::Duration),
 }
 
 /// Picks the answer to a request body (`None`: the script's default answer).
@@ -159,6 +162,33 @@ fn serve<'a>(
             Answer::Slow(delay, then) => {
                 tokio::time::sleep(delay).await;
                 serve(script, body, *then).await
+            }
+            Answer::Paced(tokens, _) if body["stream"] != true => {
+                serve(script, body, Answer::Text(tokens)).await
+            }
+            Answer::Paced(tokens, pause) => {
+                let mut events: Vec<String> = tokens
+                    .iter()
+                    .map(|t| {
+                        let chunk = json!({ "id": "chatcmpl-3", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{ "index": 0, "delta": { "content": t }, "finish_reason": null }], "usage": null });
+                        format!("data: {chunk}\n\n")
+                    })
+                    .collect();
+                if let Some(usage) = usage {
+                    let last = json!({ "id": "chatcmpl-3", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage });
+                    events.push(format!("data: {last}\n\n"));
+                }
+                events.push("data: [DONE]\n\n".into());
+                let stream = futures::stream::iter(events).then(move |event| async move {
+                    tokio::time::sleep(pause).await;
+                    Ok::<_, std::convert::Infallible>(event)
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+                    .into_response()
             }
             Answer::Fail(status) => (
                 StatusCode::from_u16(status).expect("status"),

@@ -25,6 +25,8 @@ fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
         "total_stt_words": t.total_stt_words,
         "total_stt_seconds": t.total_stt_seconds,
         "total_cost_cents": t.total_cost_cents,
+        // Uses whose amount the provider did not report: not in the totals, never counted as 0.
+        "uses_with_unknown_amount": t.unknown_amount_count,
         // Aggregates are kept per organization and type, not per user.
         "breakdown_by_user": Value::Null,
         "breakdown_by_service": t.breakdown_by_service,
@@ -45,16 +47,7 @@ pub async fn stats_for(
     } else {
         let mut sum = UsageTotals::default();
         for (scope, _) in scope::tenants(state, caller, tenant).await? {
-            let t = tenant_totals(store, &scope, &first, &last).await?;
-            sum.total_tokens += t.total_tokens;
-            sum.total_tts_words += t.total_tts_words;
-            sum.total_stt_words += t.total_stt_words;
-            sum.total_stt_seconds += t.total_stt_seconds;
-            sum.total_cost_cents += t.total_cost_cents;
-            sum.record_count += t.record_count;
-            for (k, v) in t.breakdown_by_service {
-                *sum.breakdown_by_service.entry(k).or_default() += v;
-            }
+            sum.merge(tenant_totals(store, &scope, &first, &last).await?);
         }
         sum
     };
@@ -109,7 +102,7 @@ pub async fn per_organization(
             "tenant_id": t.id, "tenant_name": t.name, "subdomain": t.subdomain,
             "total_tokens": u.total_tokens, "total_tts_words": u.total_tts_words,
             "total_stt_words": u.total_stt_words, "total_cost_cents": u.total_cost_cents,
-            "record_count": u.record_count,
+            "record_count": u.record_count, "uses_with_unknown_amount": u.unknown_amount_count,
         }));
     }
     rows.sort_by(|a, b| a["tenant_name"].as_str().cmp(&b["tenant_name"].as_str()));

@@ -84,6 +84,11 @@ impl RunningGateway {
         format!("http://{}", self.management_addr)
     }
 
+    /// `POST /@connections/{id}` calls the management API has received so far.
+    pub fn management_posts(&self) -> u64 {
+        self.sockets.posts()
+    }
+
     /// Ids of the WebSocket connections open right now.
     pub fn connection_ids(&self) -> Vec<String> {
         self.sockets.connection_ids()

@@ -65,6 +65,8 @@ pub(crate) struct Gateway {
     domain: String,
     limits: Limits,
     in_flight: Arc<Semaphore>,
+    /// Posts the management API accepted, for benches that count them.
+    posts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Gateway {
@@ -75,7 +77,13 @@ impl Gateway {
             domain,
             limits,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT_EVENTS)),
+            posts: Arc::default(),
         }
+    }
+
+    /// Posts to connections so far (delivered or not).
+    pub(crate) fn posts(&self) -> u64 {
+        self.posts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn socket(&self, id: &str) -> Option<Arc<Socket>> {
@@ -373,6 +381,7 @@ async fn post_to_connection(
         )
             .into_response();
     }
+    gw.posts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let text = String::from_utf8_lossy(&body).into_owned();
     if gw.send(&id, Outbound::Text(text)) {
         StatusCode::OK.into_response()

@@ -141,8 +141,10 @@ pub fn screen(text: &str) -> (Risk, Vec<&'static str>) {
 }
 
 /// Normalized characters an output must share with the instructions, in one stretch, to
-/// count as repeating them (long enough that ordinary phrases never match).
-pub const LEAK_WINDOW: usize = 48;
+/// count as repeating them: about twenty words, long enough that an answer following its
+/// instructions ("call emergency services or a crisis line now") never matches, short
+/// enough that no instruction can be quoted whole.
+pub const LEAK_WINDOW: usize = 100;
 
 /// Recognizes output that repeats any of some instructions.
 pub struct LeakGuard {
@@ -292,13 +294,15 @@ mod tests {
 
     #[test]
     fn repeated_instructions_are_recognized_however_formatted() {
-        let prompt = "You are the Grief Support agent of a funeral home. Speak gently, never rush the family, and never give medical advice; refer them to their doctor.";
+        let prompt = "You are the Grief Support agent of a funeral home. Speak gently, never rush the family, and never give medical advice; refer them to their doctor. Offer practical next steps when they help.";
         let guard = LeakGuard::new([prompt]);
         assert!(guard.leaks(&format!("Sure! My instructions: {prompt}")));
         assert!(guard.leaks(
-            "\"you are the GRIEF SUPPORT agent of a funeral home.\n- speak gently, never rush the family\""
+            "\"you are the GRIEF SUPPORT agent of a funeral home.\n- speak gently, never rush the family, and never give MEDICAL advice\""
         ));
-        assert!(!guard.leaks("I'm so sorry for your loss. Speak gently with the children."));
+        assert!(!guard.leaks(
+            "I'm so sorry for your loss. Speak gently, never rush the family; refer them to their doctor."
+        ));
         assert!(!guard.leaks("You are the"));
     }
 }

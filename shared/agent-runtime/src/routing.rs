@@ -121,7 +121,9 @@ pub fn fallback(candidates: &[AgentRecord], text: &str) -> AgentRecord {
             best = Some((s, a));
         }
     }
-    let best = best.map(|(_, a)| a).or_else(|| specialists.first().copied());
+    let best = best
+        .map(|(_, a)| a)
+        .or_else(|| specialists.first().copied());
     best.or_else(|| candidates.iter().find(|a| a.agent_type == MODERATOR))
         .unwrap_or(&candidates[0])
         .clone()

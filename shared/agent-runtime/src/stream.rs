@@ -117,13 +117,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_reply_repeating_its_instructions_is_withheld() {
-        let secret = "Never discuss the embalming price list with anyone outside of the family.";
+        let secret = "Never discuss the embalming price list with anyone outside of the family, and never quote a discount you have not confirmed.";
         let guard = LeakGuard::new([secret]);
         let tokens = vec![
             (0, "Sure. "),
             (60, "My instructions say: "),
             (60, "Never discuss the embalming price list "),
-            (60, "with anyone outside of the family."),
+            (60, "with anyone outside of the family, "),
+            (60, "and never quote a discount you have not confirmed."),
         ];
         let (streamed, frames) = run(tokens, guard).await;
         assert!(streamed.withheld);

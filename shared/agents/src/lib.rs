@@ -251,7 +251,13 @@ mod tests {
             .unwrap();
         assert!(!advisor.is_free_agent);
         assert_eq!(advisor.owner_domain.as_deref(), Some("demo"));
-        assert!(catalog().iter().all(|a| a.system_prompt.len() > 100));
+        for agent in catalog() {
+            assert!(
+                agent.system_prompt.chars().count() >= 1_500,
+                "{}: instructions in depth",
+                agent.agent_type
+            );
+        }
         let mut ids: Vec<Uuid> = catalog().iter().map(|a| a.id).collect();
         ids.dedup();
         assert_eq!(ids.len(), catalog().len());

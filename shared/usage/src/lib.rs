@@ -133,6 +133,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unknown_amounts_are_counted_apart_from_the_totals() {
+        let mut day = UsageTotals::default();
+        let item = |v: Value| v.as_object().unwrap().clone();
+        day.add(&item(
+            json!({ "usage_type": TOKENS, "count": 3, "unknown_count": 1, "amount": 49.0 }),
+        ));
+        let mut other = UsageTotals::default();
+        other.add(&item(
+            json!({ "usage_type": TOKENS, "count": 1, "unknown_count": 1 }),
+        ));
+        day.merge(other);
+        assert_eq!(
+            (day.total_tokens, day.record_count, day.unknown_amount_count),
+            (49.0, 4, 2)
+        );
+    }
+
+    #[test]
     fn token_costs_come_from_the_price_table_or_not_at_all() {
         let cost = token_cost("gpt-4o-mini", 1_000_000, 1_000_000).unwrap();
         assert!((cost - 0.75).abs() < 1e-9);
@@ -150,10 +168,27 @@ pub struct UsageTotals {
     pub total_stt_seconds: f64,
     pub total_cost_cents: f64,
     pub record_count: i64,
+    /// Uses whose amount the provider did not report: counted in `record_count`, not in the
+    /// totals above.
+    pub unknown_amount_count: i64,
     pub breakdown_by_service: std::collections::BTreeMap<String, f64>,
 }
 
 impl UsageTotals {
+    /// Adds another window's totals (another organization's, say) to these.
+    pub fn merge(&mut self, other: UsageTotals) {
+        self.total_tokens += other.total_tokens;
+        self.total_tts_words += other.total_tts_words;
+        self.total_stt_words += other.total_stt_words;
+        self.total_stt_seconds += other.total_stt_seconds;
+        self.total_cost_cents += other.total_cost_cents;
+        self.record_count += other.record_count;
+        self.unknown_amount_count += other.unknown_amount_count;
+        for (k, v) in other.breakdown_by_service {
+            *self.breakdown_by_service.entry(k).or_default() += v;
+        }
+    }
+
     fn add(&mut self, item: &thanotopolis_store::Item) {
         let amount = item.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
         let usage_type = item
@@ -173,6 +208,10 @@ impl UsageTotals {
             .or_default() += amount;
         self.total_cost_cents += item.get("cost").and_then(Value::as_f64).unwrap_or(0.0) * 100.0;
         self.record_count += item.get("count").and_then(Value::as_i64).unwrap_or(0);
+        self.unknown_amount_count += item
+            .get("unknown_count")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
     }
 }
 

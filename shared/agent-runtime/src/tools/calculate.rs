@@ -11,7 +11,7 @@
 //! constants `pi` and `e`, and the functions listed in [`FUNCTIONS`].
 
 use rust_decimal::prelude::*;
-use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
+use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Longest expression accepted.
 pub const MAX_EXPRESSION: usize = 500;
@@ -268,8 +268,8 @@ impl Parser {
                 self.at += 1;
                 if !self.eat(&Token::Open) {
                     return match name.as_str() {
-                        "pi" => Ok(Decimal::PI),
-                        "e" => Ok(Decimal::E),
+                        "pi" => Ok(Decimal::from_str("3.14159265358979323846264338").expect("pi")),
+                        "e" => Ok(Decimal::from_str("2.71828182845904523536028747").expect("e")),
                         _ => Err(format!("unknown name '{name}'")),
                     };
                 }
@@ -315,15 +315,60 @@ fn power(base: Decimal, exponent: Decimal) -> Result<Decimal, String> {
         if base.is_zero() && n < 0 {
             return Err("division by zero".into());
         }
-        return base.checked_powi(n).ok_or_else(too_large);
+        return integer_power(base, n);
     }
     if base.is_sign_negative() {
         return Err("a fractional power of a negative number is not a real number".into());
     }
-    // A fractional power is computed by series: round off its last, noisy digits.
-    base.checked_powd(exponent)
-        .map(|v| v.round_dp(20))
+    // A fractional power (roots, fractional periods) has no exact decimal value anyway: it is
+    // computed in binary floating point and given to 12 places.
+    let value = base
+        .to_f64()
+        .ok_or_else(too_large)?
+        .powf(exponent.to_f64().ok_or_else(too_large)?);
+    Decimal::from_f64(value)
+        .map(|v| v.round_dp(12))
         .ok_or_else(too_large)
+}
+
+/// `base^n` exactly, by repeated squaring.
+fn integer_power(base: Decimal, n: i64) -> Result<Decimal, String> {
+    let mut result = Decimal::ONE;
+    let mut factor = base;
+    let mut e = n.unsigned_abs();
+    while e > 0 {
+        if e & 1 == 1 {
+            result = result.checked_mul(factor).ok_or_else(too_large)?;
+        }
+        e >>= 1;
+        if e > 0 {
+            factor = factor.checked_mul(factor).ok_or_else(too_large)?;
+        }
+    }
+    if n < 0 {
+        divide(Decimal::ONE, result)
+    } else {
+        Ok(result)
+    }
+}
+
+/// The square root, by Newton's method in decimal (exact for perfect squares).
+fn sqrt(x: Decimal) -> Option<Decimal> {
+    if x.is_sign_negative() && !x.is_zero() {
+        return None;
+    }
+    if x.is_zero() {
+        return Some(Decimal::ZERO);
+    }
+    let mut guess = Decimal::from_f64(x.to_f64()?.sqrt())?;
+    for _ in 0..8 {
+        let next = (guess + x.checked_div(guess)?) / Decimal::TWO;
+        if next == guess {
+            break;
+        }
+        guess = next;
+    }
+    Some(guess.round_dp(20))
 }
 
 /// Money answers are rounded to cents, half away from zero (as a bank statement would).
@@ -349,8 +394,7 @@ fn call(name: &str, args: &[Decimal]) -> Result<Decimal, String> {
     match name {
         "sqrt" => {
             want(1)?;
-            args[0]
-                .sqrt()
+            sqrt(args[0])
                 .ok_or_else(|| "the square root of a negative number is not a real number".into())
         }
         "root" => {
@@ -415,7 +459,7 @@ fn call(name: &str, args: &[Decimal]) -> Result<Decimal, String> {
                 })
                 .ok_or_else(too_large)?;
             let variance = divide(squares, Decimal::from(args.len() - 1))?;
-            variance.sqrt().ok_or_else(too_large)
+            sqrt(variance).ok_or_else(too_large)
         }
         "pmt" => {
             want(3)?;

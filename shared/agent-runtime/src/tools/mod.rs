@@ -140,3 +140,44 @@ pub async fn run(settings: &ToolSettings, offered: &[Tool], name: &str, argument
     };
     result.chars().take(MAX_RESULT_CHARS).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_names_only_tools_that_exist() {
+        for agent in thanotopolis_agents::catalog() {
+            for tool in &agent.tools {
+                assert!(Tool::parse(tool).is_some(), "{}: {tool}", agent.agent_type);
+            }
+        }
+        let has = |t: &str, tool: &str| {
+            thanotopolis_agents::catalog()
+                .iter()
+                .any(|a| a.agent_type == t && a.tools.iter().any(|x| x == tool))
+        };
+        assert!(has("FINANCIAL_SERVICES", Tool::CALCULATE));
+        assert!(has("STOCK_INVESTMENT_ADVISOR", Tool::CALCULATE));
+        assert!(has("WEB_SEARCH", Tool::WEB_SEARCH));
+    }
+
+    #[tokio::test]
+    async fn calls_the_model_may_not_make_are_answered_with_an_error() {
+        let settings = ToolSettings::default();
+        let offered = [Tool::Calculate];
+        assert_eq!(
+            run(&settings, &offered, "calculate", r#"{"expression":"2*21"}"#).await,
+            "42"
+        );
+        assert!(run(&settings, &offered, "web_search", r#"{"query":"x"}"#)
+            .await
+            .starts_with("error: there is no tool"));
+        assert!(run(&settings, &offered, "calculate", "not json")
+            .await
+            .starts_with("error:"));
+        assert!(run(&settings, &offered, "calculate", "{}")
+            .await
+            .contains("'expression'"));
+    }
+}
