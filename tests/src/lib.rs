@@ -198,6 +198,21 @@ impl TestApp {
         }
     }
 
+    /// Today's token-usage aggregate of an organization, as stored.
+    pub async fn tokens_today(&self, org: &TestOrg) -> Option<thanotopolis_store::Item> {
+        let day = &thanotopolis_tenant_auth::now_rfc3339()[..10];
+        self.gateway
+            .app
+            .stores
+            .main
+            .get(&thanotopolis_store::Key::new(
+                format!("TENANT#{}", org.id),
+                format!("USAGEDAY#{day}#tokens"),
+            ))
+            .await
+            .expect("store read")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.rest_url())
     }

@@ -5,7 +5,6 @@
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_store::Key;
 use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestUser};
 use tokio_tungstenite::tungstenite::Message;
@@ -123,21 +122,7 @@ async fn a_mentioned_agent_streams_its_reply(backend: Backend) {
     assert_eq!(stored[1]["id"], reply["id"]);
     assert_eq!(stored[1]["sender_type"], "agent");
 
-    let day = &time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()[..10];
-    let usage = app
-        .gateway
-        .app
-        .stores
-        .main
-        .get(&Key::new(
-            format!("TENANT#{}", org.id),
-            format!("USAGEDAY#{day}#tokens"),
-        ))
-        .await
-        .unwrap()
-        .expect("usage recorded");
+    let usage = app.tokens_today(&org).await.expect("usage recorded");
     assert_eq!(
         usage["amount"].as_f64(),
         Some(49.0),

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thanotopolis_agent_runtime::tools::SearchSettings;
 use thanotopolis_agent_runtime::AgentSettings;
-use thanotopolis_store::Key;
 use thanotopolis_tests::openai::{kind, Answer, FakeOpenAi, Script};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions, TestUser};
 use tokio_tungstenite::tungstenite::Message;
@@ -332,19 +331,7 @@ async fn tools_run_and_their_results_go_back(backend: Backend) {
     assert_eq!(result["tool_call_id"], "call_0");
     let stored = stored_reply(&app, &org.admin, &conv).await;
     assert_eq!(stored["metadata"]["tools_used"], json!(["calculate"]));
-    let day = &thanotopolis_tenant_auth::now_rfc3339()[..10];
-    let usage = app
-        .gateway
-        .app
-        .stores
-        .main
-        .get(&Key::new(
-            format!("TENANT#{}", org.id),
-            format!("USAGEDAY#{day}#tokens"),
-        ))
-        .await
-        .unwrap()
-        .expect("usage");
+    let usage = app.tokens_today(&org).await.expect("usage");
     assert_eq!(
         usage["count"].as_i64(),
         Some(2),
@@ -512,19 +499,7 @@ async fn unknown_usage_is_recorded_as_unknown(backend: Backend) {
     let conv = conversation(&app, &org.admin, json!([])).await;
     let mut socket = open(&app, &conv, &org.admin).await;
     ask(&mut socket, "@GRIEF_SUPPORT my mother died").await;
-    let day = &thanotopolis_tenant_auth::now_rfc3339()[..10];
-    let usage = app
-        .gateway
-        .app
-        .stores
-        .main
-        .get(&Key::new(
-            format!("TENANT#{}", org.id),
-            format!("USAGEDAY#{day}#tokens"),
-        ))
-        .await
-        .unwrap()
-        .expect("usage");
+    let usage = app.tokens_today(&org).await.expect("usage");
     assert_eq!(usage["count"].as_i64(), Some(1));
     assert_eq!(usage["unknown_count"].as_i64(), Some(1));
     assert_eq!(
