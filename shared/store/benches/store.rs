@@ -1,5 +1,5 @@
-//! Embedded-store throughput and latency: get, put, query (a page of 20 from 1,000 items) and a
-//! 4-write transaction, on a WAL SQLite file in a temp directory. Prints ops/s, p50 and p99.
+//! Embedded-store throughput and latency: get, put, query (a page of 20 from 1,000 items), a
+//! 4-write transaction, and a `begins_with` query with 0 or 10,000 items sorting after it, on a WAL SQLite file in a temp directory. Prints ops/s, p50 and p99.
 //! Run: `cargo bench -p thanotopolis-store`.
 
 use serde_json::json;
@@ -109,5 +109,33 @@ async fn main() {
         }
     })
     .await;
+    // A prefix query's cost must not grow with what sorts after the prefix in its partition
+    // (a tenant's agents, `AGENT#…`, before thousands of `FAMILY#…` session items).
+    for later in [0usize, 10_000] {
+        let pk = format!("T#prefix{later}");
+        for i in 0..5 {
+            store
+                .put(item(&pk, &format!("AGENT#{i}"), i), None)
+                .await
+                .expect("seed");
+        }
+        for i in 0..later {
+            store
+                .put(item(&pk, &format!("FAMILY#{i:06}"), i), None)
+                .await
+                .expect("seed");
+        }
+        measure(&format!("begins_with, {later:>5} after"), |_| {
+            let (s, pk) = (&store, pk.clone());
+            async move {
+                let page = s
+                    .query(&Query::new(pk).begins_with("AGENT#"))
+                    .await
+                    .expect("query");
+                assert_eq!(page.items.len(), 5);
+            }
+        })
+        .await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

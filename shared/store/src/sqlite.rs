@@ -246,6 +246,11 @@ impl Inner {
             SortCondition::Any => {}
             SortCondition::BeginsWith(prefix) => {
                 arg(&mut sql, &format!(" AND {scol} >= ?"), prefix.clone());
+                // Bounded above too, so the index range holds only the prefix's items: a
+                // query's cost depends on what it returns, not on what sorts after it.
+                if let Some(end) = prefix_end(prefix) {
+                    arg(&mut sql, &format!(" AND {scol} < ?"), end);
+                }
                 arg(
                     &mut sql,
                     &format!(" AND substr({scol}, 1, length(?)) = "),
@@ -295,6 +300,25 @@ impl Inner {
         }
         Ok((sql, args))
     }
+}
+
+/// The least string greater than every string that starts with `prefix`: the prefix with its
+/// last character incremented (UTF-8 keeps code-point order, which SQLite's binary collation
+/// compares). `None` when there is no such string (empty, or only `char::MAX`).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        // Skip the surrogate range, which no char occupies.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 fn parse_body(body: &str) -> StoreResult<Item> {
@@ -519,5 +543,23 @@ impl SqliteStore {
             Ok(written)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn the_prefix_end_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_end("AGENT#").as_deref(), Some("AGENT$"));
+        assert_eq!(prefix_end("").as_deref(), None);
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        let end = prefix_end("MSG#").unwrap();
+        for inside in ["MSG#", "MSG#0", "MSG#\u{10FFFF}"] {
+            assert!(inside >= "MSG#" && inside < end.as_str(), "{inside}");
+        }
+        assert!("MSG$" >= end.as_str() && "MSH" >= end.as_str());
     }
 }
