@@ -1,7 +1,6 @@
-//! System metrics reported by operators or agents (`POST`), read back by the dashboard and
-//! `GET /api/admin/system/metrics`. Nothing here measures anything itself: the list holds what
-//! was reported, and is empty when nothing was. A tenant's metrics are its admins'; system-wide
-//! ones (no tenant) are for super_admins.
+//! The system-metrics routes (`POST`, and `GET /api/admin/system/metrics`, also read by the
+//! dashboard): who may report and read what. A tenant's metrics are its admins'; system-wide
+//! ones (no tenant) are for super_admins. Storage is `thanotopolis_usage::metrics`.
 
 use crate::scope;
 use axum::extract::State;
@@ -10,16 +9,8 @@ use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Query;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::{Key, Query as StoreQuery};
-use thanotopolis_tenant_auth::{keys, policy, Caller, TenantScope};
-use time::{Duration, OffsetDateTime};
-
-const MAX_METRICS: usize = 100;
-
-fn day_of(t: OffsetDateTime) -> String {
-    thanotopolis_tenant_auth::format_rfc3339(t)[..10].to_string()
-}
+use thanotopolis_tenant_auth::{policy, Caller, TenantScope};
+use thanotopolis_usage::metrics;
 
 /// Metrics reported in the last `hours`, newest first, at most 100, in the caller's scope.
 pub async fn recent(
@@ -28,8 +19,6 @@ pub async fn recent(
     metric_type: Option<&str>,
     hours: i64,
 ) -> ApiResult<Vec<Value>> {
-    let now = OffsetDateTime::now_utc();
-    let since = thanotopolis_tenant_auth::format_rfc3339(now - Duration::hours(hours));
     let mut scopes: Vec<Option<TenantScope>> = scope::tenants(state, caller, None)
         .await?
         .into_iter()
@@ -38,37 +27,8 @@ pub async fn recent(
     if policy::sees_all_tenants(caller) {
         scopes.push(None);
     }
-    let mut items = Vec::new();
-    for s in &scopes {
-        for back in 0..=(hours / 24) {
-            let partition =
-                keys::metrics_partition(s.as_ref(), &day_of(now - Duration::days(back)));
-            let q = StoreQuery::new(partition)
-                .between(since.clone(), "~")
-                .backward();
-            items.extend(thanotopolis_store::query_all(state.stores.main.as_ref(), &q).await?);
-        }
-    }
-    items.retain(|i| {
-        metric_type.is_none_or(|t| i.get("metric_type").and_then(Value::as_str) == Some(t))
-    });
-    items.sort_by(|a, b| {
-        b.get("created_at")
-            .and_then(Value::as_str)
-            .cmp(&a.get("created_at").and_then(Value::as_str))
-    });
-    items.truncate(MAX_METRICS);
-    Ok(items
-        .iter()
-        .map(|i| {
-            let get = |k: &str| i.get(k).cloned().unwrap_or(Value::Null);
-            json!({
-                "id": get("id"), "metric_type": get("metric_type"), "value": get("value"),
-                "tenant_id": get("tenant_id"), "additional_data": get("additional_data"),
-                "created_at": get("created_at"),
-            })
-        })
-        .collect())
+    let found = metrics::recent(state.stores.main.as_ref(), &scopes, metric_type, hours).await?;
+    Ok(found.iter().map(|m| json!(m)).collect())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -165,20 +125,15 @@ pub async fn record(
         None if policy::sees_all_tenants(&caller) => None,
         None => Some(caller.scope()),
     };
-    let now = OffsetDateTime::now_utc();
-    let at = thanotopolis_tenant_auth::format_rfc3339(now);
-    let id = uuid::Uuid::new_v4();
-    let key = Key::new(
-        keys::metrics_partition(scope.as_ref(), &day_of(now)),
-        format!("{at}#{id}"),
-    );
-    let mut item = MAIN_TABLE.key_item(&key);
-    if let Value::Object(attrs) = json!({
-        "id": id, "metric_type": metric_type, "value": value,
-        "tenant_id": scope.map(|s| s.tenant_id()), "additional_data": additional, "created_at": at,
-    }) {
-        item.extend(attrs);
-    }
-    state.stores.main.put(item, None).await?;
-    Ok(Json(json!({ "message": "Metric recorded", "id": id })))
+    let metric = metrics::record(
+        state.stores.main.as_ref(),
+        scope.as_ref(),
+        &metric_type,
+        value,
+        additional,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "message": "Metric recorded", "id": metric.id }),
+    ))
 }

@@ -11,7 +11,7 @@ use thanotopolis_service::Query;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::Item;
 use thanotopolis_tenant_auth::{keys, policy, Caller, TenantRecord, TenantScope};
-use thanotopolis_usage::{global_totals, tenant_totals, UsageTotals};
+use thanotopolis_usage::{global_totals, tenant_totals, UsageRecord, UsageTotals};
 use time::{Duration, OffsetDateTime};
 
 fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
@@ -139,20 +139,6 @@ pub async fn by_organization(
     })))
 }
 
-/// UsageRecordResponse (with the frontend's extra fields).
-fn record(item: &Item) -> Value {
-    let get = |k: &str| item.get(k).cloned().unwrap_or(Value::Null);
-    json!({
-        "id": get("id"), "tenant_id": get("tenant_id"), "user_id": get("user_id"),
-        "conversation_id": get("conversation_id"), "usage_type": get("usage_type"),
-        "amount": get("amount"), "service_provider": get("service_provider"),
-        "model_name": get("model_name"),
-        "cost_cents": item.get("cost_total").and_then(Value::as_f64).map(|c| c * 100.0),
-        "cost_currency": "USD", "additional_data": get("additional_data"),
-        "usage_date": get("created_at"), "created_at": get("created_at"),
-    })
-}
-
 /// The newest `n` records in scope.
 pub async fn recent(
     state: &AppState,
@@ -179,8 +165,9 @@ pub async fn recent(
             items.extend(store.query(&q).await?.items);
         }
     }
-    items.truncate(n);
-    Ok(items.iter().map(record).collect())
+    let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items);
+    records.truncate(n);
+    Ok(records.iter().map(UsageRecord::response).collect())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -224,19 +211,16 @@ pub async fn records(
         let query = keys::lookup::tenant_usage(&scope).between(start.clone(), format!("{end}~"));
         items.extend(thanotopolis_store::query_all(store, &query).await?);
     }
-    let matches = |item: &Item, field: &str, want: &Option<String>| {
+    let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items);
+    let matches = |value: Option<String>, want: &Option<String>| {
         want.as_ref()
-            .is_none_or(|w| item.get(field).and_then(Value::as_str) == Some(w.as_str()))
+            .is_none_or(|w| value.as_deref() == Some(w.as_str()))
     };
-    items.retain(|i| {
-        matches(i, "user_id", &q.user_id)
-            && matches(i, "usage_type", &q.usage_type)
-            && matches(i, "service_provider", &q.service_provider)
+    records.retain(|r| {
+        matches(r.user_id.map(|u| u.to_string()), &q.user_id)
+            && matches(Some(r.usage_type.clone()), &q.usage_type)
+            && matches(Some(r.service_provider.clone()), &q.service_provider)
     });
-    items.sort_by(|a, b| {
-        b.get("created_at")
-            .and_then(Value::as_str)
-            .cmp(&a.get("created_at").and_then(Value::as_str))
-    });
-    Ok(Json(pages.respond(&items, record)))
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(Json(pages.respond(&records, UsageRecord::response)))
 }

@@ -3,6 +3,8 @@
 //! totals always equal the records, however many recordings run at once. Stats read the
 //! aggregates, so their cost does not grow with the number of records.
 
+pub mod metrics;
+
 use serde_json::{json, Number, Value};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::StoreResult;
@@ -69,31 +71,75 @@ fn number(n: f64) -> Number {
     Number::from_f64(n).unwrap_or_else(|| 0.into())
 }
 
+/// A usage record as stored: one use, never changed after it is written.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub conversation_id: Option<Uuid>,
+    pub usage_type: String,
+    /// `None`: the provider did not report it.
+    pub amount: Option<f64>,
+    pub service_provider: String,
+    pub model_name: Option<String>,
+    /// USD, when the price is known.
+    pub cost_total: Option<f64>,
+    #[serde(default)]
+    pub additional_data: Value,
+    pub created_at: String,
+}
+
+impl UsageRecord {
+    /// The stored item: its key and both index entries (the tenant's records, and the day's
+    /// across tenants) are written here and nowhere else.
+    fn item(&self, scope: &TenantScope) -> thanotopolis_store::Item {
+        let day = &self.created_at[..10];
+        let mut item =
+            MAIN_TABLE.key_item(&keys::usage_record(scope, day, &self.created_at, self.id));
+        if let Ok(Value::Object(attrs)) = serde_json::to_value(self) {
+            item.extend(attrs);
+        }
+        let sort = format!("{}#{}", self.created_at, self.id);
+        item.insert("gsi1pk".into(), keys::index::tenant_usage(scope).into());
+        item.insert("gsi1sk".into(), sort.clone().into());
+        item.insert("gsi2pk".into(), keys::index::usage_day(day).into());
+        item.insert("gsi2sk".into(), sort.into());
+        item
+    }
+
+    /// UsageRecordResponse (with the frontend's extra fields).
+    pub fn response(&self) -> Value {
+        json!({
+            "id": self.id, "tenant_id": self.tenant_id, "user_id": self.user_id,
+            "conversation_id": self.conversation_id, "usage_type": self.usage_type,
+            "amount": self.amount, "service_provider": self.service_provider,
+            "model_name": self.model_name,
+            "cost_cents": self.cost_total.map(|c| c * 100.0),
+            "cost_currency": "USD", "additional_data": self.additional_data,
+            "usage_date": self.created_at, "created_at": self.created_at,
+        })
+    }
+}
+
 /// Records `event`: the record and both day aggregates, all or nothing.
 pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResult<()> {
     let at = thanotopolis_tenant_auth::now_rfc3339();
     let day = at[..10].to_string();
-    let id = Uuid::new_v4();
-    let mut record = MAIN_TABLE.key_item(&keys::usage_record(event.tenant, &day, &at, id));
-    if let Value::Object(attrs) = json!({
-        "id": id,
-        "tenant_id": event.tenant.tenant_id(),
-        "user_id": event.user_id,
-        "conversation_id": event.conversation_id,
-        "usage_type": event.usage_type,
-        "amount": event.amount,
-        "service_provider": event.provider,
-        "model_name": event.model,
-        "cost_total": event.cost,
-        "additional_data": event.details,
-        "created_at": at,
-        "gsi1pk": keys::index::tenant_usage(event.tenant),
-        "gsi1sk": format!("{at}#{id}"),
-        "gsi2pk": keys::index::usage_day(&day),
-        "gsi2sk": format!("{at}#{id}"),
-    }) {
-        record.extend(attrs);
-    }
+    let record = UsageRecord {
+        id: Uuid::new_v4(),
+        tenant_id: event.tenant.tenant_id(),
+        user_id: event.user_id,
+        conversation_id: event.conversation_id,
+        usage_type: event.usage_type.to_string(),
+        amount: event.amount,
+        service_provider: event.provider.to_string(),
+        model_name: event.model.map(str::to_string),
+        cost_total: event.cost,
+        additional_data: event.details.clone(),
+        created_at: at,
+    };
+    let record = record.item(event.tenant);
     let add = |update: Update| {
         let mut u = update.add("count", 1);
         u = match event.amount {
