@@ -224,19 +224,7 @@ async fn regenerate_access_code(
     caller: Caller,
 ) -> ApiResult<Json<Value>> {
     policy::require_org_admin(&caller)?;
-    let code = tenants::new_access_code();
-    let update = Update::new()
-        .set("access_code", code.clone())
-        .set("gsi2pk", keys::index::access_code(&code))
-        .set("updated_at", thanotopolis_tenant_auth::now_rfc3339());
-    let item = state
-        .stores
-        .main
-        .update(
-            &keys::tenant(&caller.scope()),
-            update,
-            Some(Condition::Exists),
-        )
-        .await?;
-    Ok(Json(from_item::<TenantRecord>(item)?.response()))
+    let tenant =
+        tenants::regenerate_access_code(state.stores.main.as_ref(), &caller.scope()).await?;
+    Ok(Json(tenant.response()))
 }

@@ -21,6 +21,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A whole-number query parameter from `min` to `max`, if given: anything else (`-1`, `1e9`,
+/// `abc`, out of range) is a 422 naming it. (Query structs keep such fields as strings so
+/// the refusal can say the range, not serde's wording.)
+pub fn query_number(
+    raw: Option<&str>,
+    field: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ApiError> {
+    raw.map(|s| match s.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(
+            &["query", field],
+            format!("Input should be a whole number from {min} to {max}"),
+        )),
+    })
+    .transpose()
+}
+
 /// Path parameters, deserialized into `T` (`Uuid`, or a tuple in the route's order). A value
 /// that does not parse is a 422 naming its parameter: `["path", "id"]`, and for ids the
 /// contract's `uuid_parsing` / `Input should be a valid UUID`.

@@ -22,7 +22,7 @@ mod state;
 pub mod telemetry;
 
 pub use error::{ApiError, ApiResult, FieldError};
-pub use extract::{ClientAddress, Path, PeerAddress, Query};
+pub use extract::{query_number, ClientAddress, Path, PeerAddress, Query};
 pub use json::{from_json, json_depth, Json, MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH};
 pub use state::{AppState, SocketCloser, Stores};
 

@@ -17,6 +17,23 @@ pub fn new_access_code() -> String {
     URL_SAFE_NO_PAD.encode(crate::random_bytes::<8>())
 }
 
+/// Gives the organization a new access code (its entry in the access-code index moves with
+/// it): the old code stops working at once.
+pub async fn regenerate_access_code(
+    store: &dyn Store,
+    scope: &TenantScope,
+) -> AuthResult<TenantRecord> {
+    let code = new_access_code();
+    let update = thanotopolis_store::Update::new()
+        .set("access_code", code.clone())
+        .set("gsi2pk", keys::index::access_code(&code))
+        .set("updated_at", crate::now_rfc3339());
+    let item = store
+        .update(&keys::tenant(scope), update, Some(Condition::Exists))
+        .await?;
+    Ok(from_item(item)?)
+}
+
 /// The tenant of a scope.
 pub async fn load(store: &dyn Store, scope: &TenantScope) -> AuthResult<Option<TenantRecord>> {
     Ok(thanotopolis_store::get_record(store, &keys::tenant(scope)).await?)

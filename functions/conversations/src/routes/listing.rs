@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use thanotopolis_conversations::{ConversationRecord, ConversationStatus};
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Query};
+use thanotopolis_service::{query_number, ApiError, ApiResult, AppState, Json, Query};
 use thanotopolis_store::readable;
 use thanotopolis_store::Key;
 use thanotopolis_tenant_auth::{keys, Caller};
@@ -30,19 +30,6 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
 }
 
-fn bounded(raw: Option<&str>, field: &str, default: usize, max: usize) -> ApiResult<usize> {
-    match raw {
-        None => Ok(default),
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::invalid(
-                &["query", field],
-                format!("Input should be a whole number from 1 to {max}"),
-            )),
-        },
-    }
-}
-
 /// `GET /api/conversations`: the caller's conversations, most recently active first. One index
 /// query and one batch read per page. `page`/`page_size` as in the contract; a `cursor` (from
 /// the `X-Next-Cursor` header) continues without re-reading earlier pages.
@@ -57,8 +44,8 @@ pub(crate) async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let page = bounded(q.page.as_deref(), "page", 1, 10_000)?;
-    let size = bounded(q.page_size.as_deref(), "page_size", 20, MAX_PAGE_SIZE)?;
+    let page = query_number(q.page.as_deref(), "page", 1, 10_000)?.unwrap_or(1);
+    let size = query_number(q.page_size.as_deref(), "page_size", 1, MAX_PAGE_SIZE)?.unwrap_or(20);
     let store = state.stores.main.as_ref();
     let scope = caller.scope();
     let skip = if q.cursor.is_some() {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_conversations::{self as conversations, MessageInput, MessageRecord};
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Path, Query};
+use thanotopolis_service::{query_number, ApiError, ApiResult, AppState, Json, Path, Query};
 use thanotopolis_store::{Query as StoreQuery, Update};
 use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
@@ -29,17 +29,6 @@ pub(crate) struct MessagesQuery {
 /// Largest `skip` and `limit` (the document's int32 maximum).
 const MAX_PAGING: usize = i32::MAX as usize;
 
-fn number(raw: Option<&str>, field: &str, min: usize) -> ApiResult<Option<usize>> {
-    raw.map(|s| match s.parse::<usize>() {
-        Ok(n) if (min..=MAX_PAGING).contains(&n) => Ok(n),
-        _ => Err(ApiError::invalid(
-            &["query", field],
-            format!("Input should be a whole number from {min} to {MAX_PAGING}"),
-        )),
-    })
-    .transpose()
-}
-
 /// `GET …/messages`: oldest first, `skip`/`limit` as in the contract, plus a cursor
 /// (`X-Next-Cursor` header, `cursor` parameter) for long histories. One query per page.
 #[utoipa::path(get, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id"), MessagesQuery), summary = "Messages, oldest first",
@@ -55,8 +44,8 @@ pub(crate) async fn list_messages(
     Query(q): Query<MessagesQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let conversation = open(&state, &caller, id).await?;
-    let skip = number(q.skip.as_deref(), "skip", 0)?.unwrap_or(0);
-    let limit = number(q.limit.as_deref(), "limit", 1)?;
+    let skip = query_number(q.skip.as_deref(), "skip", 0, MAX_PAGING)?.unwrap_or(0);
+    let limit = query_number(q.limit.as_deref(), "limit", 1, MAX_PAGING)?;
     let (messages, next) = conversations::list_messages(
         state.stores.main.as_ref(),
         &caller.scope(),
