@@ -184,6 +184,43 @@ fn cited_contract_sections_and_decisions_are_documented() {
     }
 }
 
+/// Every key format the key module writes is in `docs/data-model.md`: each literal part of a
+/// key (`TENANT#`, `USAGEDAY#`, `META`, …) appears there, so a new entity cannot be stored
+/// without its layout being documented.
+#[test]
+fn the_data_model_documents_every_key_the_key_module_builds() {
+    let keys =
+        std::fs::read_to_string(root().join("shared/tenant-auth/src/keys.rs")).expect("keys.rs");
+    let doc = std::fs::read_to_string(root().join("docs/data-model.md")).expect("data-model.md");
+    let mut parts = BTreeSet::new();
+    for line in keys.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for literal in line.split('"').skip(1).step_by(2) {
+            // Placeholders (`{tenant_id}`, `{AGENT_PREFIX}`) are not literal parts.
+            let mut text = String::new();
+            let mut depth = 0;
+            for c in literal.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ if depth == 0 => text.push(c),
+                    _ => text.push(' '),
+                }
+            }
+            for part in text.split(|c: char| !(c.is_ascii_uppercase() || c == '#' || c == '_')) {
+                if part.chars().filter(|c| c.is_ascii_uppercase()).count() >= 3 {
+                    parts.insert(part.to_string());
+                }
+            }
+        }
+    }
+    assert!(parts.len() > 15, "the scan found the key parts: {parts:?}");
+    let missing: Vec<&String> = parts.iter().filter(|p| !doc.contains(p.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "key parts docs/data-model.md does not mention: {missing:?}"
+    );
+}
+
 /// One naming rule: the function in `functions/<dir>` is the crate and binary
 /// `thanotopolis-fn-<dir>`, so a binary in the template or a log names its folder, and no
 /// function is confused with the shared crate of the same concept (`thanotopolis-agents`) or
