@@ -1,13 +1,14 @@
 //! A conversation's beginning and end: created with its member rows in one transaction,
 //! deleted with everything in its partition.
 
+use crate::records::MemberRow;
 use crate::{
     AttachedAgent, ConversationError, ConversationRecord, ConversationResult, Participant,
 };
-use serde_json::json;
-use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::{Condition, Item, Query, Store, StoreError, Update, Write};
-use thanotopolis_tenant_auth::{accounts, keys, Caller, TenantScope, UserRecord};
+
+use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
+use thanotopolis_tenant_auth::records::Record;
+use thanotopolis_tenant_auth::{accounts, keys, Caller, UserRecord};
 use uuid::Uuid;
 
 /// What a new conversation is asked to hold (already validated).
@@ -88,7 +89,12 @@ pub async fn create(
     }];
     for member in &members {
         writes.push(Write::Put {
-            item: member_row(&scope, id, member.id, &now),
+            item: MemberRow {
+                conversation_id: id,
+                user_id: member.id,
+                joined_at: now.clone(),
+            }
+            .item(&scope),
             condition: None,
         });
     }
@@ -128,23 +134,6 @@ pub async fn delete(store: &dyn Store, caller: &Caller, id: Uuid) -> Conversatio
     let partition = Query::new(keys::conversation_partition(&scope, id));
     thanotopolis_store::delete_all(store, &partition).await?;
     Ok(())
-}
-
-/// A member's row: its entry in that member's activity index.
-fn member_row(scope: &TenantScope, conversation_id: Uuid, user_id: Uuid, at: &str) -> Item {
-    let mut item = MAIN_TABLE.key_item(&keys::conversation_member(scope, conversation_id, user_id));
-    item.insert("conversation_id".into(), json!(conversation_id));
-    item.insert("user_id".into(), json!(user_id));
-    item.insert("joined_at".into(), json!(at));
-    item.insert(
-        "gsi1pk".into(),
-        json!(keys::index::member_conversations(scope, user_id)),
-    );
-    item.insert(
-        "gsi1sk".into(),
-        json!(keys::index::activity(at, conversation_id)),
-    );
-    item
 }
 
 /// `"<username> - <first other member or participant> [et al.] - <date UTC>"` (contract §8.3).

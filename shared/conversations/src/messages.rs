@@ -1,5 +1,6 @@
 //! Storing and reading messages.
 
+use crate::records::MemberRow;
 use crate::{
     ConversationError, ConversationRecord, ConversationResult, MessageRecord, RollingSummary,
 };
@@ -7,6 +8,7 @@ use serde_json::{json, Value};
 use thanotopolis_store::readable;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
+use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
 
@@ -140,11 +142,7 @@ pub async fn post_message(
         },
     ];
     for member in &conversation.members {
-        writes.push(Write::Update {
-            key: keys::conversation_member(scope, conversation.id, *member),
-            update: Update::new().set("gsi1sk", keys::index::activity(&now, conversation.id)),
-            condition: Some(Condition::Exists),
-        });
+        writes.push(MemberRow::touch(scope, conversation.id, *member, &now));
     }
     match store.transact(writes).await {
         Ok(()) => Ok(message),

@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::Item;
-use thanotopolis_tenant_auth::records::UserResponse;
+use thanotopolis_store::{Condition, Key, Update, Write};
+use thanotopolis_tenant_auth::records::{Record, UserResponse};
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
 
@@ -86,15 +85,20 @@ pub struct RollingSummary {
     pub updated_at: String,
 }
 
-impl ConversationRecord {
-    pub fn item(&self, scope: &TenantScope) -> Item {
-        let mut item = MAIN_TABLE.key_item(&keys::conversation(scope, self.id));
-        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
-            item.extend(map);
-        }
-        item
+impl Record for ConversationRecord {
+    fn key(&self, scope: &TenantScope) -> Key {
+        keys::conversation(scope, self.id)
     }
+}
 
+/// Messages are keyed by their UUIDv7 in the conversation's partition: key order is time order.
+impl Record for MessageRecord {
+    fn key(&self, scope: &TenantScope) -> Key {
+        keys::message(scope, self.conversation_id, self.id)
+    }
+}
+
+impl ConversationRecord {
     /// ConversationResponse: `users` are the active members' records, `recent_messages` the
     /// newest messages, oldest first.
     pub fn response(&self, users: &[UserRecord], recent_messages: &[MessageRecord]) -> Value {
@@ -185,13 +189,43 @@ impl MessageRecord {
         meta.insert("sender_type".into(), self.sender_type.clone().into());
         Value::Object(meta)
     }
+}
 
-    pub fn item(&self, scope: &TenantScope) -> Item {
-        let mut item = MAIN_TABLE.key_item(&keys::message(scope, self.conversation_id, self.id));
-        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
-            item.extend(map);
+/// A member's row in the conversation's partition: that member's entry in its activity index
+/// (`gsi1`: the member's conversations, most recently active first when read backwards).
+#[derive(Serialize)]
+pub(crate) struct MemberRow {
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub joined_at: String,
+}
+
+impl Record for MemberRow {
+    fn key(&self, scope: &TenantScope) -> Key {
+        keys::conversation_member(scope, self.conversation_id, self.user_id)
+    }
+
+    fn gsi1(&self, scope: &TenantScope) -> Option<(String, String)> {
+        Some((
+            keys::index::member_conversations(scope, self.user_id),
+            keys::index::activity(&self.joined_at, self.conversation_id),
+        ))
+    }
+}
+
+impl MemberRow {
+    /// The write that moves a member's entry to the top of its activity index.
+    pub(crate) fn touch(
+        scope: &TenantScope,
+        conversation_id: Uuid,
+        user_id: Uuid,
+        at: &str,
+    ) -> Write {
+        Write::Update {
+            key: keys::conversation_member(scope, conversation_id, user_id),
+            update: Update::new().set("gsi1sk", keys::index::activity(at, conversation_id)),
+            condition: Some(Condition::Exists),
         }
-        item
     }
 }
 

@@ -2,6 +2,7 @@
 //! tenant's user counter kept in the same transaction.
 
 use crate::creation::{Claim, Creation};
+use crate::records::Record;
 use crate::validate::{EmailAddress, Password};
 use crate::{keys, password, Role, TenantScope, UserRecord};
 use crate::{AuthError, AuthResult};

@@ -6,7 +6,7 @@ use crate::{Role, TenantScope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::Item;
+use thanotopolis_store::{Item, Key};
 use uuid::Uuid;
 
 /// An organization.
@@ -49,36 +49,86 @@ pub struct UserRecord {
     pub updated_at: Option<String>,
 }
 
-fn to_item<T: Serialize>(record: &T) -> Item {
+fn to_item<T: Serialize + ?Sized>(record: &T) -> Item {
     match serde_json::to_value(record) {
         Ok(Value::Object(map)) => map,
         _ => unreachable!("records serialize to JSON objects"),
     }
 }
 
-fn with_key(item: Item, key: thanotopolis_store::Key) -> Item {
-    let mut keyed = MAIN_TABLE.key_item(&key);
-    keyed.extend(item);
-    keyed
+/// An entity stored as one item of the single table. Its key and index entries are built
+/// from the tenant scope in its `impl` of this trait, and nowhere else; its attributes are its
+/// serde fields, read back with `thanotopolis_store::from_item`.
+pub trait Record: Serialize {
+    /// The item's primary key.
+    fn key(&self, scope: &TenantScope) -> Key;
+
+    /// `(gsi1pk, gsi1sk)`, for an entity in the first index.
+    fn gsi1(&self, _scope: &TenantScope) -> Option<(String, String)> {
+        None
+    }
+
+    /// `(gsi2pk, gsi2sk)`, for an entity in the second index.
+    fn gsi2(&self, _scope: &TenantScope) -> Option<(String, String)> {
+        None
+    }
+
+    /// The stored item: key, attributes and index entries.
+    fn item(&self, scope: &TenantScope) -> Item {
+        let mut item = MAIN_TABLE.key_item(&self.key(scope));
+        item.extend(to_item(self));
+        for ((pk, sk), entry) in [
+            (("gsi1pk", "gsi1sk"), self.gsi1(scope)),
+            (("gsi2pk", "gsi2sk"), self.gsi2(scope)),
+        ] {
+            if let Some((p, s)) = entry {
+                item.insert(pk.into(), p.into());
+                item.insert(sk.into(), s.into());
+            }
+        }
+        item
+    }
+}
+
+/// Tenants are in the directory (oldest first) and the access-code index.
+impl Record for TenantRecord {
+    fn key(&self, scope: &TenantScope) -> Key {
+        keys::tenant(scope)
+    }
+
+    fn gsi1(&self, _: &TenantScope) -> Option<(String, String)> {
+        Some((
+            index::TENANTS.into(),
+            index::account_age(&self.created_at, self.id),
+        ))
+    }
+
+    fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
+        Some((index::access_code(&self.access_code), "TENANT".into()))
+    }
+}
+
+/// Users are in the e-mail index (login without a tenant) and the user-id index (operators).
+impl Record for UserRecord {
+    fn key(&self, scope: &TenantScope) -> Key {
+        keys::user(scope, self.id)
+    }
+
+    fn gsi1(&self, _: &TenantScope) -> Option<(String, String)> {
+        let email = crate::validate::EmailAddress::parse(&self.email)
+            .expect("stored e-mail addresses were validated on the way in");
+        Some((
+            index::email(&email),
+            index::account_age(&self.created_at, self.tenant_id),
+        ))
+    }
+
+    fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
+        Some((index::user_id(self.id), "USER".into()))
+    }
 }
 
 impl TenantRecord {
-    /// The stored item, with its key and directory/access-code index values.
-    pub fn item(&self, scope: &TenantScope) -> Item {
-        let mut item = with_key(to_item(self), keys::tenant(scope));
-        item.insert("gsi1pk".into(), index::TENANTS.into());
-        item.insert(
-            "gsi1sk".into(),
-            index::account_age(&self.created_at, self.id).into(),
-        );
-        item.insert(
-            "gsi2pk".into(),
-            index::access_code(&self.access_code).into(),
-        );
-        item.insert("gsi2sk".into(), "TENANT".into());
-        item
-    }
-
     /// OrganizationResponse (full), which includes the access code.
     pub fn response(&self) -> Value {
         to_json(OrganizationResponse {
@@ -112,21 +162,6 @@ impl TenantRecord {
 }
 
 impl UserRecord {
-    /// The stored item, with its key and e-mail / user-id index values.
-    pub fn item(&self, scope: &TenantScope) -> Item {
-        let mut item = with_key(to_item(self), keys::user(scope, self.id));
-        let email = crate::validate::EmailAddress::parse(&self.email)
-            .expect("stored e-mail addresses were validated on the way in");
-        item.insert("gsi1pk".into(), index::email(&email).into());
-        item.insert(
-            "gsi1sk".into(),
-            index::account_age(&self.created_at, self.tenant_id).into(),
-        );
-        item.insert("gsi2pk".into(), index::user_id(self.id).into());
-        item.insert("gsi2sk".into(), "USER".into());
-        item
-    }
-
     /// UserResponse: never the password hash.
     pub fn response(&self) -> Value {
         to_json(self.view())

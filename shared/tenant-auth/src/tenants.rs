@@ -2,6 +2,7 @@
 //! found here yields the [`TenantScope`] used to register or log in to it.
 
 use crate::creation::{Claim, Creation};
+use crate::records::Record;
 use crate::validate::Subdomain;
 use crate::AuthResult;
 use crate::{keys, TenantRecord, TenantScope};

@@ -6,9 +6,9 @@
 pub mod metrics;
 
 use serde_json::{json, Number, Value};
-use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::StoreResult;
 use thanotopolis_store::{Condition, Store, Update, Write};
+use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::{keys, TenantScope};
 use uuid::Uuid;
 
@@ -90,24 +90,29 @@ pub struct UsageRecord {
     pub created_at: String,
 }
 
-impl UsageRecord {
-    /// The stored item: its key and both index entries (the tenant's records, and the day's
-    /// across tenants) are written here and nowhere else.
-    fn item(&self, scope: &TenantScope) -> thanotopolis_store::Item {
-        let day = &self.created_at[..10];
-        let mut item =
-            MAIN_TABLE.key_item(&keys::usage_record(scope, day, &self.created_at, self.id));
-        if let Ok(Value::Object(attrs)) = serde_json::to_value(self) {
-            item.extend(attrs);
-        }
-        let sort = format!("{}#{}", self.created_at, self.id);
-        item.insert("gsi1pk".into(), keys::index::tenant_usage(scope).into());
-        item.insert("gsi1sk".into(), sort.clone().into());
-        item.insert("gsi2pk".into(), keys::index::usage_day(day).into());
-        item.insert("gsi2sk".into(), sort.into());
-        item
+/// A record is in its tenant's records (`gsi1`) and in the day's records across tenants
+/// (`gsi2`), both in time order.
+impl Record for UsageRecord {
+    fn key(&self, scope: &TenantScope) -> thanotopolis_store::Key {
+        keys::usage_record(scope, &self.created_at[..10], &self.created_at, self.id)
     }
 
+    fn gsi1(&self, scope: &TenantScope) -> Option<(String, String)> {
+        Some((
+            keys::index::tenant_usage(scope),
+            format!("{}#{}", self.created_at, self.id),
+        ))
+    }
+
+    fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
+        Some((
+            keys::index::usage_day(&self.created_at[..10]),
+            format!("{}#{}", self.created_at, self.id),
+        ))
+    }
+}
+
+impl UsageRecord {
     /// UsageRecordResponse (with the frontend's extra fields).
     pub fn response(&self) -> Value {
         json!({
