@@ -8,6 +8,7 @@ use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
 use thanotopolis_store::{Condition, StoreError, Write};
+use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use thanotopolis_tenant_auth::{keys, policy, Caller};
 use uuid::Uuid;
@@ -111,8 +112,8 @@ pub(crate) async fn create(
         // Tools need instructions written for them; organizations' own agents have none yet.
         tools: Vec::new(),
     };
-    let key = agent
-        .key(&caller)
+    let home = agent
+        .home(&caller)
         .expect("the creator may write its own agent");
     // Types are unique per organization: a proprietary agent's own item (keyed by its type in
     // the tenant's partition) is its claim, so another organization's private types are
@@ -135,7 +136,7 @@ pub(crate) async fn create(
     let writes = vec![
         claim,
         Write::Put {
-            item: agent.item(&key),
+            item: agent.item(&home),
             condition: Some(Condition::NotExists),
         },
     ];
@@ -168,10 +169,10 @@ async fn editable(
 
 /// Stores the changed agent (built-in agents keep their stored state in the global partition).
 async fn save(state: &AppState, caller: &Caller, agent: AgentRecord) -> ApiResult<AgentRecord> {
-    let key = agent.key(caller).ok_or(AgentError::NotFound)?;
-    state.stores.main.put(agent.item(&key), None).await?;
+    let home = agent.home(caller).ok_or(AgentError::NotFound)?;
+    state.stores.main.put(agent.item(&home), None).await?;
     Ok(
-        thanotopolis_store::get_record(state.stores.main.as_ref(), &key)
+        thanotopolis_store::get_record(state.stores.main.as_ref(), &agent.key(&home))
             .await?
             .ok_or(AgentError::NotFound)?,
     )

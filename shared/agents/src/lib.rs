@@ -10,10 +10,10 @@ pub use error::{AgentError, AgentResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{from_item, readable};
-use thanotopolis_store::{Item, Key, Query, Store, StoreResult};
-use thanotopolis_tenant_auth::{keys, Caller};
+use thanotopolis_store::{Key, Query, Store, StoreResult};
+use thanotopolis_tenant_auth::records::Record;
+use thanotopolis_tenant_auth::{keys, Caller, TenantScope};
 use uuid::Uuid;
 
 /// The agent that routes messages to the others.
@@ -88,27 +88,35 @@ impl AgentRecord {
         catalog().iter().any(|a| a.id == self.id)
     }
 
-    /// Where this agent's item lives: API-made proprietary agents in their tenant's partition
-    /// (reachable only through a caller allowed in that tenant), everything else (free and
-    /// built-in agents) in the global agents partition.
-    pub fn key(&self, caller: &Caller) -> Option<Key> {
-        match (self.owner_tenant_id, self.is_built_in()) {
-            (Some(owner), false) => caller
-                .scope_for(owner)
-                .map(|scope| keys::tenant_agent(&scope, &self.agent_type)),
-            _ => Some(keys::global_agent(&self.agent_type)),
+    fn in_owner_partition(&self) -> bool {
+        self.owner_tenant_id.is_some() && !self.is_built_in()
+    }
+
+    /// The scope to store this agent under for `caller` ([`Record`]): its owner's for an
+    /// API-made proprietary agent (`None` when the caller has no right to that tenant), the
+    /// caller's own otherwise (free and built-in agents live in the global partition, whatever
+    /// the scope).
+    pub fn home(&self, caller: &Caller) -> Option<TenantScope> {
+        match self.owner_tenant_id {
+            Some(owner) if self.in_owner_partition() => caller.scope_for(owner),
+            _ => Some(caller.scope()),
+        }
+    }
+}
+
+/// API-made proprietary agents live in their tenant's partition; free and built-in agents
+/// (their stored changes) in the global agents partition. All are in the agent-id index.
+impl Record for AgentRecord {
+    fn key(&self, scope: &TenantScope) -> Key {
+        if self.in_owner_partition() {
+            keys::tenant_agent(scope, &self.agent_type)
+        } else {
+            keys::global_agent(&self.agent_type)
         }
     }
 
-    /// The stored item, at [`AgentRecord::key`].
-    pub fn item(&self, key: &Key) -> Item {
-        let mut item = MAIN_TABLE.key_item(key);
-        if let Ok(Value::Object(map)) = serde_json::to_value(self) {
-            item.extend(map);
-        }
-        item.insert("gsi2pk".into(), keys::index::agent_id(self.id).into());
-        item.insert("gsi2sk".into(), "AGENT".into());
-        item
+    fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
+        Some((keys::index::agent_id(self.id), "AGENT".into()))
     }
 }
 
