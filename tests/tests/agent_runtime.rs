@@ -448,6 +448,27 @@ async fn without_search_web_search_is_no_candidate(backend: Backend) {
     assert!(roster.contains("- GRIEF_SUPPORT:") && !roster.contains("- WEB_SEARCH:"));
 }
 
+/// A conversation whose only agent is WEB_SEARCH, without search configured, still gets its
+/// answer (saying it cannot search), not a failure.
+async fn web_search_alone_answers_without_search(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let mut chat = Chat::start(
+        backend,
+        &provider,
+        AgentSettings::default(),
+        json!(["WEB_SEARCH"]),
+    )
+    .await;
+    let (_, reply) = ask(&mut chat.socket, "What changed in the rules this year?").await;
+    assert_eq!(reply["type"], "message", "{reply}");
+    assert_eq!(reply["agent_type"], "WEB_SEARCH");
+    let system = provider.requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.contains("cannot search the web"));
+}
+
 /// A prompt-injection attempt gets a refusal and no model call.
 async fn injection_attempts_are_refused_without_a_model_call(backend: Backend) {
     let provider = FakeOpenAi::start(Script::default()).await;
@@ -617,6 +638,7 @@ on_both_backends!(
     tools_run_and_their_results_go_back,
     web_search_goes_through_tavily,
     without_search_web_search_is_no_candidate,
+    web_search_alone_answers_without_search,
     injection_attempts_are_refused_without_a_model_call,
     instructions_never_leave,
     unknown_usage_is_recorded_as_unknown,

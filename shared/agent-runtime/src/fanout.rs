@@ -69,6 +69,18 @@ pub async fn broadcast(
     frame_for: impl Fn(&Connection) -> Value,
 ) -> StoreResult<usize> {
     let recipients = recipients(state, conversation_id).await?;
+    Ok(deliver(state, endpoint, &recipients, skip, frame_for).await)
+}
+
+/// Sends `frame_for(recipient)` to each of `recipients` (read earlier with [`recipients`])
+/// but `skip`, at most [`MAX_IN_FLIGHT`] posts at a time. Returns how many received it.
+pub async fn deliver(
+    state: &RealtimeState,
+    endpoint: &EventEndpoint,
+    recipients: &[Connection],
+    skip: Option<&str>,
+    frame_for: impl Fn(&Connection) -> Value,
+) -> usize {
     // Frames are built up front so each delivery owns its data (and the future stays Send).
     let outgoing: Vec<(String, Value)> = recipients
         .iter()
@@ -82,5 +94,5 @@ pub async fn broadcast(
     while let Some(ok) = deliveries.next().await {
         delivered += usize::from(ok);
     }
-    Ok(delivered)
+    delivered
 }

@@ -28,7 +28,7 @@ use crate::{
     fanout, frames, memory, stream, AgentSettings, EventEndpoint, RealtimeState, ReplyError,
 };
 use serde_json::{json, Value};
-use thanotopolis_agents::{AgentRecord, MODERATOR};
+use thanotopolis_agents::{AgentRecord, MODERATOR, WEB_SEARCH};
 use thanotopolis_conversations::presence::Connection;
 use thanotopolis_conversations::{
     self as conversations, ConversationRecord, MessageInput, MessageRecord,
@@ -137,14 +137,18 @@ impl Reply<'_> {
                 by: RoutedBy::Mention,
             },
             None => {
-                let roster: Vec<AgentRecord> = candidates
+                let mut roster: Vec<AgentRecord> = candidates
                     .iter()
                     .filter(|a| {
-                        a.agent_type != "WEB_SEARCH"
+                        a.agent_type != WEB_SEARCH
                             || self.settings().tools.available(Tool::WebSearch)
                     })
                     .cloned()
                     .collect();
+                // Only WEB_SEARCH attached: it answers, saying it cannot search.
+                if roster.is_empty() {
+                    roster = candidates.clone();
+                }
                 let text: String = message.content.chars().take(MAX_USER_TEXT).collect();
                 let (route, usage) =
                     routing::route(llm, &roster, &text, self.settings().moderator_timeout).await;
@@ -218,7 +222,7 @@ impl Reply<'_> {
             prompt.push_str("\n\nUse the web_search tool when the answer depends on current public information (regulations, prices, news), and cite the URLs of the results you rely on.");
         }
         for missing in tools::missing(agent, &self.settings().tools) {
-            if missing == Tool::WEB_SEARCH {
+            if missing == Tool::WebSearch {
                 prompt.push_str("\n\nWeb search is not available in this deployment. If the question needs current information, say plainly that you cannot search the web right now, and answer only from what you know, saying how current it is.");
             }
         }
@@ -417,10 +421,10 @@ impl Reply<'_> {
     }
 
     async fn send_all(&self, recipients: &[Connection], frame: &Value) {
-        let sends = recipients
-            .iter()
-            .map(|r| fanout::send(self.state, self.endpoint, &r.connection_id, frame));
-        futures::future::join_all(sends).await;
+        fanout::deliver(self.state, self.endpoint, recipients, None, |_| {
+            frame.clone()
+        })
+        .await;
     }
 
     /// Records a model call's token usage; a failure is logged, not shown (the reply stands).

@@ -19,6 +19,9 @@ use uuid::Uuid;
 /// The agent that routes messages to the others.
 pub const MODERATOR: &str = "MODERATOR";
 
+/// The agent for current public information: a routing candidate only where search works.
+pub const WEB_SEARCH: &str = "WEB_SEARCH";
+
 /// An agent as stored and as returned (AgentResponse, contract §7.2, plus its system prompt,
 /// which is never returned).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -25,6 +25,7 @@ pub enum Tool {
 impl Tool {
     pub const CALCULATE: &'static str = "calculate";
     pub const WEB_SEARCH: &'static str = "web_search";
+    const ALL: [Tool; 2] = [Tool::Calculate, Tool::WebSearch];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,11 +35,7 @@ impl Tool {
     }
 
     fn parse(name: &str) -> Option<Tool> {
-        match name {
-            Self::CALCULATE => Some(Tool::Calculate),
-            Self::WEB_SEARCH => Some(Tool::WebSearch),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
     pub fn spec(self) -> ToolSpec {
@@ -100,14 +97,13 @@ pub fn offered(agent: &AgentRecord, settings: &ToolSettings) -> Vec<Tool> {
         .collect()
 }
 
-/// Whether `agent` needs a tool that is not available here (so it must say it cannot use it).
-pub fn missing(agent: &AgentRecord, settings: &ToolSettings) -> Vec<&'static str> {
+/// The tools `agent` has that cannot run here (so it must say it cannot use them).
+pub fn missing(agent: &AgentRecord, settings: &ToolSettings) -> Vec<Tool> {
     agent
         .tools
         .iter()
         .filter_map(|name| Tool::parse(name))
         .filter(|tool| !settings.available(*tool))
-        .map(Tool::name)
         .collect()
 }
 
