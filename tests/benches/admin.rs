@@ -46,17 +46,10 @@ async fn main() {
             if t == 0 {
                 root = Some(app.member_with_role(&org, Role::SuperAdmin).await.access);
             }
-            let (_, conv) = app
-                .post(
-                    "/api/conversations",
-                    org.admin.token(),
-                    json!({ "title": "usage" }),
-                )
+            let conv = app
+                .create_conversation(org.admin.token(), json!({ "title": "usage" }))
                 .await;
-            let path = format!(
-                "/api/conversations/{}/messages",
-                conv["id"].as_str().unwrap()
-            );
+            let path = format!("/api/conversations/{}/messages", &conv);
             for _ in 0..records {
                 let (status, _) = app
                     .post(

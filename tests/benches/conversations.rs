@@ -58,14 +58,9 @@ async fn main() {
     )
     .await;
     for size in [100usize, 10_000] {
-        let (_, conv) = app
-            .post(
-                "/api/conversations",
-                user.token(),
-                json!({ "title": format!("{size}") }),
-            )
+        let id = app
+            .create_conversation(user.token(), json!({ "title": format!("{size}") }))
             .await;
-        let id = conv["id"].as_str().unwrap().to_string();
         let fill = Instant::now();
         for i in 0..size {
             let (status, _) = app

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use thanotopolis_agent_runtime::AgentSettings;
 use thanotopolis_tests::openai::{Answer, FakeOpenAi, Script};
-use thanotopolis_tests::{Backend, TestApp, TestOptions};
+use thanotopolis_tests::{Backend, TestApp, TestOptions, TestUser};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -28,6 +28,19 @@ async fn next_of(socket: &mut Socket, kind: &str) -> (Value, Instant) {
             }
         }
     }
+}
+
+/// A new conversation of `user`'s and `n` sockets of theirs on it.
+async fn sockets_on_new_conversation(app: &TestApp, user: &TestUser, n: usize) -> Vec<Socket> {
+    let id = app
+        .create_conversation(user.token(), json!({ "title": format!("{n} sockets") }))
+        .await;
+    let url = app.ws_url(&format!("/?conversation_id={id}&token={}", user.access));
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        sockets.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
+    }
+    sockets
 }
 
 fn ms(d: Duration) -> f64 {
@@ -51,22 +64,7 @@ async fn main() {
     let org = app.register_org().await;
     println!("realtime, embedded store, local gateway:");
     for n in [1usize, 10, 100] {
-        let (_, conv) = app
-            .post(
-                "/api/conversations",
-                org.admin.token(),
-                json!({ "title": format!("{n}") }),
-            )
-            .await;
-        let id = conv["id"].as_str().unwrap().to_string();
-        let url = app.ws_url(&format!(
-            "/?conversation_id={id}&token={}",
-            org.admin.access
-        ));
-        let mut sockets = Vec::new();
-        for _ in 0..n {
-            sockets.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
-        }
+        let mut sockets = sockets_on_new_conversation(&app, &org.admin, n).await;
         // Let the join notices settle.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut all = Vec::new();
@@ -139,22 +137,7 @@ async fn reply_posts(label: &str, interval: Duration) {
     let org = app.register_org().await;
     let store = app.gateway.app.stores.main.clone();
     let conns = app.gateway.app.stores.connections.clone();
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "tokens" }),
-        )
-        .await;
-    let id = conv["id"].as_str().unwrap().to_string();
-    let url = app.ws_url(&format!(
-        "/?conversation_id={id}&token={}",
-        org.admin.access
-    ));
-    let mut sockets = Vec::new();
-    for _ in 0..SOCKETS {
-        sockets.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
-    }
+    let mut sockets = sockets_on_new_conversation(&app, &org.admin, SOCKETS).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (main_before, conns_before) = (store.round_trips(), conns.round_trips());
     let sent = Instant::now();

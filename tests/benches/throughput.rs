@@ -58,14 +58,9 @@ async fn main() {
     let app = Arc::new(TestApp::spawn(Backend::Embedded).await);
     let org = app.register_org().await;
     let token = org.admin.access.clone();
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            Some(&token),
-            json!({ "title": "load" }),
-        )
+    let conv = app
+        .create_conversation(Some(&token), json!({ "title": "load" }))
         .await;
-    let conv = conv["id"].as_str().unwrap().to_string();
     for i in 0..100 {
         app.post(
             &format!("/api/conversations/{conv}/messages"),

@@ -107,17 +107,6 @@ impl TestApp {
         Self::spawn_with(backend, TestOptions::default()).await
     }
 
-    pub async fn spawn_with_limits(backend: Backend, limits: Limits) -> TestApp {
-        Self::spawn_with(
-            backend,
-            TestOptions {
-                limits: Some(limits),
-                ..TestOptions::default()
-            },
-        )
-        .await
-    }
-
     /// A gateway whose rotated refresh tokens may be presented again for `grace`.
     pub async fn spawn_with_refresh_grace(backend: Backend, grace: std::time::Duration) -> TestApp {
         Self::spawn_with(
@@ -254,6 +243,35 @@ impl TestApp {
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, token, Some(body))
             .await
+    }
+
+    /// POSTs raw bytes with the given content type (for bodies `post` cannot build: hostile JSON
+    /// text, multipart forms).
+    pub async fn post_body(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("HTTP request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a conversation (`body` as `POST /api/conversations` takes it) and returns its id.
+    pub async fn create_conversation(&self, token: Option<&str>, body: Value) -> String {
+        let (status, conv) = self.post("/api/conversations", token, body).await;
+        assert_eq!(status, 200, "creating a conversation: {conv}");
+        conv["id"].as_str().expect("conversation id").to_string()
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {

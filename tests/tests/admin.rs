@@ -110,14 +110,10 @@ async fn dashboard_figures_are_what_exists(backend: Backend) {
     let extra = app.join(&org).await;
     let mut ids = Vec::new();
     for title in ["a", "b", "c"] {
-        let (_, c) = app
-            .post(
-                "/api/conversations",
-                org.admin.token(),
-                json!({ "title": title }),
-            )
+        let c = app
+            .create_conversation(org.admin.token(), json!({ "title": title }))
             .await;
-        ids.push(c["id"].as_str().unwrap().to_string());
+        ids.push(c);
     }
     let url = app.ws_url(&format!(
         "/?conversation_id={}&token={}",
@@ -207,19 +203,12 @@ async fn usage_stats_cover_their_window(backend: Backend) {
     let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
     let org = app.register_org().await;
     let admin = app.member_with_role(&org, Role::Admin).await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "t" }),
-        )
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "t" }))
         .await;
     let (status, _) = app
         .post(
-            &format!(
-                "/api/conversations/{}/messages",
-                conv["id"].as_str().unwrap()
-            ),
+            &format!("/api/conversations/{}/messages", &conv),
             org.admin.token(),
             json!({ "content": "@GRIEF_SUPPORT hi" }),
         )

@@ -41,15 +41,13 @@ async fn until(socket: &mut Socket, kind: &str) -> Vec<Value> {
 }
 
 async fn conversation(app: &TestApp, user: &TestUser, agents: Value) -> String {
-    let (status, conv) = app
-        .post(
-            "/api/conversations",
+    let conv = app
+        .create_conversation(
             user.token(),
             json!({ "title": "help", "agent_types": agents }),
         )
         .await;
-    assert_eq!(status, 200);
-    conv["id"].as_str().unwrap().to_string()
+    conv
 }
 
 async fn a_mentioned_agent_streams_its_reply(backend: Backend) {

@@ -73,15 +73,13 @@ impl Chat {
 }
 
 async fn conversation(app: &TestApp, user: &TestUser, agents: Value) -> String {
-    let (status, conv) = app
-        .post(
-            "/api/conversations",
+    let conv = app
+        .create_conversation(
             user.token(),
             json!({ "title": "arrangements", "agent_types": agents }),
         )
         .await;
-    assert_eq!(status, 200, "{conv}");
-    conv["id"].as_str().unwrap().to_string()
+    conv
 }
 
 async fn open(app: &TestApp, conv: &str, user: &TestUser) -> Socket {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use thanotopolis_local::Limits;
 use thanotopolis_store::Key;
-use thanotopolis_tests::{on_both_backends, Backend, TestApp};
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,19 +17,10 @@ type Socket =
 /// A member of a fresh organization and the path of a socket on a new conversation of theirs.
 async fn member_path(app: &TestApp) -> String {
     let org = app.register_org().await;
-    let (status, conv) = app
-        .post(
-            "/api/conversations",
-            org.admin.token(),
-            json!({ "title": "ws" }),
-        )
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "ws" }))
         .await;
-    assert_eq!(status, 200);
-    format!(
-        "/?conversation_id={}&token={}",
-        conv["id"].as_str().unwrap(),
-        org.admin.access
-    )
+    format!("/?conversation_id={}&token={}", &conv, org.admin.access)
 }
 
 async fn connect(app: &TestApp, path: &str) -> Socket {
@@ -230,11 +221,14 @@ async fn oversized_message_closes_with_1009(backend: Backend) {
 }
 
 async fn idle_sockets_are_closed(backend: Backend) {
-    let limits = Limits {
-        idle_timeout: Duration::from_millis(300),
-        ..Limits::API_GATEWAY
+    let options = TestOptions {
+        limits: Some(Limits {
+            idle_timeout: Duration::from_millis(300),
+            ..Limits::API_GATEWAY
+        }),
+        ..TestOptions::default()
     };
-    let app = TestApp::spawn_with_limits(backend, limits).await;
+    let app = TestApp::spawn_with(backend, options).await;
     let mut socket = connect(&app, &member_path(&app).await).await;
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
 }

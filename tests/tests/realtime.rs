@@ -70,18 +70,13 @@ async fn error_containing(socket: &mut Socket, needle: &str) -> Value {
 async fn two_members(app: &TestApp) -> (TestUser, TestUser, String) {
     let org = app.register_org().await;
     let colleague = app.join(&org).await;
-    let (_, conv) = app
-        .post(
-            "/api/conversations",
+    let conv = app
+        .create_conversation(
             org.admin.token(),
             json!({ "title": "live", "user_ids": [colleague.id] }),
         )
         .await;
-    (
-        org.admin,
-        colleague,
-        conv["id"].as_str().unwrap().to_string(),
-    )
+    (org.admin, colleague, conv)
 }
 
 async fn only_members_connect(backend: Backend) {
@@ -103,20 +98,12 @@ async fn only_members_connect(backend: Backend) {
         "another tenant"
     );
     assert_eq!(refused(&app, &path(&conv, &outsider)).await, 403);
-    let (_, theirs) = app
-        .post(
-            "/api/conversations",
-            org_b.admin.token(),
-            json!({ "title": "b" }),
-        )
+    let theirs = app
+        .create_conversation(org_b.admin.token(), json!({ "title": "b" }))
         .await;
     let colleague_not_invited = app.join(&org_b).await;
     assert_eq!(
-        refused(
-            &app,
-            &path(theirs["id"].as_str().unwrap(), &colleague_not_invited)
-        )
-        .await,
+        refused(&app, &path(&theirs, &colleague_not_invited)).await,
         403,
         "a non-member of the same tenant"
     );

@@ -15,11 +15,10 @@ type Socket =
 
 /// A new conversation of `user`'s; its id.
 async fn new_conversation(app: &TestApp, user: &TestUser) -> String {
-    let (status, conv) = app
-        .post("/api/conversations", user.token(), json!({ "title": "t" }))
+    let conv = app
+        .create_conversation(user.token(), json!({ "title": "t" }))
         .await;
-    assert_eq!(status, 200, "{conv}");
-    conv["id"].as_str().unwrap().to_string()
+    conv
 }
 
 async fn refresh(app: &TestApp, token: &Value) -> (u16, Value) {
@@ -251,17 +250,7 @@ fn nested(levels: usize) -> String {
 }
 
 async fn post_raw(app: &TestApp, path: &str, token: &str, body: String) -> (u16, Value) {
-    let res = app
-        .http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    app.post_body(path, token, "application/json", body).await
 }
 
 /// One request cannot make a conversation (or a dashboard) unreadable: input nested beyond the
@@ -631,15 +620,12 @@ async fn say(socket: &mut Socket, frame: Value) {
 
 /// A conversation of `org`'s admin with `member`, and both their sockets on it.
 async fn live_pair(app: &TestApp, admin: &TestUser, member: &TestUser) -> (String, Socket, Socket) {
-    let (status, conv) = app
-        .post(
-            "/api/conversations",
+    let conv = app
+        .create_conversation(
             admin.token(),
             json!({ "title": "live", "user_ids": [member.id] }),
         )
         .await;
-    assert_eq!(status, 200, "{conv}");
-    let conv = conv["id"].as_str().unwrap().to_string();
     let a = open_socket(app, &conv, admin).await;
     let b = open_socket(app, &conv, member).await;
     (conv, a, b)

@@ -34,20 +34,13 @@ async fn upload(
     body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audio_file\"; filename=\"note.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes());
     body.extend_from_slice(audio);
     body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = app
-        .http
-        .post(app.url(path))
-        .bearer_auth(&user.access)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    app.post_body(
+        path,
+        &user.access,
+        &format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )
+    .await
 }
 
 async fn files_are_transcribed_with_the_contracts_parameters(backend: Backend) {

@@ -26,6 +26,14 @@ fn admin_command(app: &TestApp) -> Command {
     cmd
 }
 
+fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn set_role_promotes_a_user_while_the_gateway_runs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
@@ -42,11 +50,7 @@ async fn set_role_promotes_a_user_while_the_gateway_runs(backend: Backend) {
         .args(["--role", "super_admin"])
         .output()
         .expect("run thanotopolis-admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON line");
     assert_eq!(printed["role"], "super_admin");
     let (_, me) = app.get("/api/auth/me", org.admin.token()).await;
@@ -59,11 +63,7 @@ async fn set_role_promotes_a_user_while_the_gateway_runs(backend: Backend) {
         .args(["set-role", "--user-id", &member.id, "--role", "admin"])
         .output()
         .expect("run thanotopolis-admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let (_, me) = app.get("/api/auth/me", member.token()).await;
     assert_eq!(me["role"], "admin");
 
