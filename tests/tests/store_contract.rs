@@ -655,6 +655,47 @@ async fn concurrent_adds_are_exact(backend: Backend) {
     assert_eq!(s.get(&key).await.unwrap().unwrap()["tokens"], json!(350));
 }
 
+/// Concurrent transactions on one item conflict (as on DynamoDB: the embedded store refuses a
+/// transaction touching an item an in-flight one holds), are retried, and all land exactly
+/// once, together with single writes to the same item.
+async fn concurrent_transactions_conflict_and_all_land(backend: Backend) {
+    let (s, _) = stores(backend).await;
+    let counter = Key::new("T#1", "COUNTER");
+    let writers = (0..40).map(|i| {
+        let s = s.clone();
+        let counter = counter.clone();
+        tokio::spawn(async move {
+            if i % 4 == 0 {
+                return s
+                    .update(&counter, Update::new().add("n", 1), None)
+                    .await
+                    .map(drop);
+            }
+            s.transact(vec![
+                Write::Put {
+                    item: msg("T#1", &format!("MSG#{i:02}"), json!({})),
+                    condition: Some(Condition::NotExists),
+                },
+                Write::Update {
+                    key: counter.clone(),
+                    update: Update::new().add("n", 1),
+                    condition: None,
+                },
+            ])
+            .await
+        })
+    });
+    for w in futures::future::join_all(writers).await {
+        w.expect("task").expect("every write lands");
+    }
+    assert_eq!(s.get(&counter).await.unwrap().unwrap()["n"], json!(40));
+    let stored = s.count(&Query::new("T#1").begins_with("MSG#")).await;
+    assert_eq!(stored.unwrap(), 30);
+    if backend == Backend::Embedded {
+        assert!(s.conflicts() > 0, "the embedded store emulates conflicts");
+    }
+}
+
 async fn connections_table_has_a_partition_key_only(backend: Backend) {
     let (_, c) = stores(backend).await;
     for (id, conv, tenant, at) in [
@@ -711,6 +752,7 @@ on_both_backends!(
     oversized_items_are_refused_before_storage,
     expired_items_are_invisible,
     concurrent_adds_are_exact,
+    concurrent_transactions_conflict_and_all_land,
     connections_table_has_a_partition_key_only,
     round_trips_are_counted,
 );

@@ -2,6 +2,7 @@
 //! exactly like the embedded backend: expired items (which DynamoDB deletes only lazily) are
 //! filtered from reads and count as absent in conditions.
 
+use crate::conflicts::retrying;
 use crate::limits::{check_size, check_transaction, check_update, is_expired, now_epoch};
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
@@ -22,9 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 type AttrMap = HashMap<String, AttributeValue>;
 
-/// Tries of a transaction that keeps conflicting with concurrent ones.
-const TRANSACTION_ATTEMPTS: u32 = 4;
-
 /// DynamoDB's limit on keys in one `BatchGetItem`.
 const BATCH_GET_KEYS: usize = 100;
 
@@ -33,6 +31,7 @@ pub struct DynamoStore {
     table: String,
     schema: &'static TableSchema,
     round_trips: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 impl DynamoStore {
@@ -42,6 +41,7 @@ impl DynamoStore {
             table: table.into(),
             schema,
             round_trips: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
         }
     }
 
@@ -255,6 +255,10 @@ impl Store for DynamoStore {
         self.round_trips.load(Ordering::Relaxed)
     }
 
+    fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
+    }
+
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
         let key = self.key_map(key)?;
         self.count_trip();
@@ -323,17 +327,22 @@ impl Store for DynamoStore {
         let cond = condition
             .as_ref()
             .map(|c| expr.condition(c, self.schema, now_epoch()));
-        self.count_trip();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_attrs(&item)?))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let attrs = to_attrs(&item)?;
+        let (names, values) = (expr.names(), expr.values());
+        retrying(&self.conflicts, || async {
+            self.count_trip();
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs.clone()))
+                .set_condition_expression(cond.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map_err(sdk_error)
+        })
+        .await?;
         Ok(())
     }
 
@@ -349,20 +358,24 @@ impl Store for DynamoStore {
         let cond = condition
             .as_ref()
             .map(|c| expr.condition(c, self.schema, now_epoch()));
-        self.count_trip();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key_map(key)?))
-            .set_update_expression(update_expr)
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let key = self.key_map(key)?;
+        let (names, values) = (expr.names(), expr.values());
+        let out = retrying(&self.conflicts, || async {
+            self.count_trip();
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .set_update_expression(update_expr.clone())
+                .set_condition_expression(cond.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .map_err(sdk_error)
+        })
+        .await?;
         from_attrs(out.attributes.unwrap_or_default())
     }
 
@@ -371,17 +384,22 @@ impl Store for DynamoStore {
         let cond = condition
             .as_ref()
             .map(|c| expr.condition(c, self.schema, now_epoch()));
-        self.count_trip();
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key_map(key)?))
-            .set_condition_expression(cond)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let key = self.key_map(key)?;
+        let (names, values) = (expr.names(), expr.values());
+        retrying(&self.conflicts, || async {
+            self.count_trip();
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .set_condition_expression(cond.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map_err(sdk_error)
+        })
+        .await?;
         Ok(())
     }
 
@@ -456,23 +474,20 @@ impl Store for DynamoStore {
             .iter()
             .map(|w| self.transact_item(w, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        // A conflict means another transaction held one of the items; nothing was written,
-        // so retrying is safe, and lets a racing request see the winner's writes.
-        let mut attempt = 0u32;
-        let result = loop {
-            self.count_trip();
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            attempt += 1;
-            if attempt >= TRANSACTION_ATTEMPTS || !is_conflict(&result) {
-                break result;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-        };
+        retrying(&self.conflicts, || self.transact_once(items.clone())).await
+    }
+}
+
+impl DynamoStore {
+    /// One `TransactWriteItems`, its cancellation read as conditions that failed or a conflict.
+    async fn transact_once(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        self.count_trip();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.into_service_error() {
@@ -660,18 +675,5 @@ fn service_error(e: &(impl ProvideErrorMetadata + std::error::Error)) -> StoreEr
         }
         Some("ValidationException") => StoreError::Invalid(message),
         code => StoreError::Unavailable(format!("DynamoDB {}: {message}", code.unwrap_or("error"))),
-    }
-}
-
-/// Whether a transaction was cancelled only because concurrent transactions held its items.
-fn is_conflict<T, R>(result: &Result<T, SdkError<TransactWriteItemsError, R>>) -> bool {
-    let Err(e) = result else { return false };
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            let codes: Vec<_> = c.cancellation_reasons().iter().map(|r| r.code()).collect();
-            codes.contains(&Some("TransactionConflict"))
-                && !codes.contains(&Some("ConditionalCheckFailed"))
-        }
-        _ => false,
     }
 }

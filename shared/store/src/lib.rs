@@ -13,6 +13,7 @@
 //! item a transaction), and items past their TTL attribute are invisible on both. This crate knows
 //! nothing about tenants or HTTP: key formats live in `thanotopolis_tenant_auth::keys`.
 
+mod conflicts;
 mod cursor;
 mod decode;
 mod dynamo;
@@ -113,6 +114,10 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Requests made to the backend since this store was created.
     fn round_trips(&self) -> u64;
+    /// Writes refused because a concurrent transaction held their items (each retried with
+    /// jittered backoff; only one that keeps conflicting reaches the caller as
+    /// [`StoreError::TransactionConflict`]).
+    fn conflicts(&self) -> u64;
 
     /// Reads one item; expired items read as absent.
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>>;
@@ -133,6 +138,8 @@ pub trait Store: Send + Sync + 'static {
     async fn query(&self, query: &Query) -> StoreResult<Page>;
     /// Number of live items a query matches (limit and cursor are ignored).
     async fn count(&self, query: &Query) -> StoreResult<u64>;
-    /// Applies up to [`MAX_TRANSACTION_WRITES`] writes all or nothing.
+    /// Applies up to [`MAX_TRANSACTION_WRITES`] writes all or nothing. Like DynamoDB, both
+    /// backends refuse a transaction that touches an item another in-flight write holds, and
+    /// a single write to an item an in-flight transaction holds; both retry those.
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
 }

@@ -3,6 +3,7 @@
 //! `BEGIN IMMEDIATE` transactions, so conditions and atomic adds hold across threads and
 //! processes (the local gateway and `thanotopolis-admin` can share a file).
 
+use crate::conflicts::{retrying, InFlight};
 use crate::limits::{check_size, check_transaction, is_expired, now_epoch};
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
@@ -18,6 +19,8 @@ use std::sync::{Arc, Mutex};
 pub struct SqliteStore {
     inner: Arc<Inner>,
     round_trips: AtomicU64,
+    in_flight: InFlight,
+    conflicts: AtomicU64,
 }
 
 struct Inner {
@@ -77,6 +80,8 @@ impl SqliteStore {
                 schema,
             }),
             round_trips: AtomicU64::new(0),
+            in_flight: InFlight::default(),
+            conflicts: AtomicU64::new(0),
         })
     }
 
@@ -407,6 +412,10 @@ impl Store for SqliteStore {
         self.round_trips.load(Ordering::Relaxed)
     }
 
+    fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
+    }
+
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
         self.inner.schema.check_key(key)?;
         let key = key.clone();
@@ -507,22 +516,31 @@ impl Store for SqliteStore {
 
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
         check_transaction(self.inner.schema, &writes)?;
-        self.run(move |inner, conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error)?;
-            let now = now_epoch();
-            let mut failed = Vec::new();
-            for (i, w) in writes.iter().enumerate() {
-                if inner.apply(&tx, w, now)?.is_none() {
-                    failed.push(i);
+        let keys = writes
+            .iter()
+            .map(|w| w.key(self.inner.schema))
+            .collect::<StoreResult<Vec<_>>>()?;
+        retrying(&self.conflicts, || async {
+            let _held = self.in_flight.transaction(keys.clone())?;
+            let writes = writes.clone();
+            self.run(move |inner, conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let now = now_epoch();
+                let mut failed = Vec::new();
+                for (i, w) in writes.iter().enumerate() {
+                    if inner.apply(&tx, w, now)?.is_none() {
+                        failed.push(i);
+                    }
                 }
-            }
-            if !failed.is_empty() {
-                // Dropping `tx` rolls back whatever the passing writes did.
-                return Err(StoreError::TransactionCanceled { failed });
-            }
-            tx.commit().map_err(sql_error)
+                if !failed.is_empty() {
+                    // Dropping `tx` rolls back whatever the passing writes did.
+                    return Err(StoreError::TransactionCanceled { failed });
+                }
+                tx.commit().map_err(sql_error)
+            })
+            .await
         })
         .await
     }
@@ -532,15 +550,21 @@ impl SqliteStore {
     /// One conditional write in its own transaction; returns the item as written (None after a
     /// delete).
     async fn write_one(&self, write: Write) -> StoreResult<Option<Item>> {
-        self.run(move |inner, conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error)?;
-            let written = inner
-                .apply(&tx, &write, now_epoch())?
-                .ok_or(StoreError::ConditionFailed)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(written)
+        let key = write.key(self.inner.schema)?;
+        retrying(&self.conflicts, || async {
+            let _held = self.in_flight.single_write(key.clone())?;
+            let write = write.clone();
+            self.run(move |inner, conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let written = inner
+                    .apply(&tx, &write, now_epoch())?
+                    .ok_or(StoreError::ConditionFailed)?;
+                tx.commit().map_err(sql_error)?;
+                Ok(written)
+            })
+            .await
         })
         .await
     }

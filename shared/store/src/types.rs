@@ -106,6 +106,18 @@ pub enum Write {
     Check { key: Key, condition: Condition },
 }
 
+impl Write {
+    /// The key of the item this write touches.
+    pub fn key(&self, schema: &crate::TableSchema) -> crate::StoreResult<Key> {
+        match self {
+            Write::Put { item, .. } => schema.key_of(item),
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
+                Ok(key.clone())
+            }
+        }
+    }
+}
+
 /// Which ordering a query reads: the table's own key or one of the two secondary indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Index {
