@@ -125,6 +125,74 @@ async fn lists_show_recent_activity_first(backend: Backend) {
     );
 }
 
+/// Many members writing to one conversation at once: every message lands (none refused for a
+/// conflict, on either backend) and the count is exact; a message costs the same whatever the
+/// member count, so the members' lists still order by activity.
+async fn concurrent_messages_to_one_conversation_all_land(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let mut members = Vec::new();
+    for _ in 0..4 {
+        members.push(app.join(&org).await);
+    }
+    let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+    let quiet = id(&create(&app, &org.admin, json!({ "title": "Quiet" })).await);
+    let conv = id(&create(
+        &app,
+        &org.admin,
+        json!({ "title": "Busy", "user_ids": ids }),
+    )
+    .await);
+    say(&app, &org.admin, &quiet, "the quiet one is newer").await;
+    let writers = members.iter().chain([&org.admin]).flat_map(|m| {
+        let app = &app;
+        let conv = &conv;
+        (0..8).map(move |i| async move {
+            app.post(
+                &format!("/api/conversations/{conv}/messages"),
+                m.token(),
+                json!({ "content": format!("{} says {i}", m.id) }),
+            )
+            .await
+            .0
+        })
+    });
+    let statuses = futures::future::join_all(writers).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (_, history) = app
+        .get(
+            &format!("/api/conversations/{conv}/messages"),
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 40);
+    for user in members.iter().chain([&org.admin]) {
+        let (_, list) = app.get("/api/conversations", user.token()).await;
+        assert_eq!(list[0]["id"], conv.as_str(), "the busy one is on top");
+        assert_eq!(list[0]["message_count"], 40);
+    }
+
+    let res = app
+        .http
+        .get(app.url("/api/conversations?page_size=1"))
+        .bearer_auth(&org.admin.access)
+        .send()
+        .await
+        .unwrap();
+    let cursor = res.headers()["x-next-cursor"].to_str().unwrap().to_string();
+    let (_, next) = app
+        .get(
+            &format!("/api/conversations?page_size=1&cursor={cursor}"),
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(
+        next[0]["id"],
+        quiet.as_str(),
+        "the cursor continues the order"
+    );
+}
+
 async fn history_pages_oldest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let org = app.register_org().await;
@@ -424,6 +492,7 @@ async fn agents_and_participants_attach_to_a_conversation(backend: Backend) {
 on_both_backends!(
     create_follows_the_contract_semantics,
     lists_show_recent_activity_first,
+    concurrent_messages_to_one_conversation_all_land,
     history_pages_oldest_first,
     outsiders_are_kept_out,
     deleting_a_conversation_leaves_nothing_behind,

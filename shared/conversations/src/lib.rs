@@ -4,8 +4,8 @@
 //! Layout (keys in `thanotopolis_tenant_auth::keys`): one partition per conversation holding
 //! its `META` item (title, status, counters, last message, and the bounded lists of members,
 //! attached agents and e-mail participants), one `MEMBER#` row per member carrying that
-//! member's entry in the activity index (most recently active conversations first), and the
-//! messages, keyed by UUIDv7 so key order is time order.
+//! member's entry in its conversations index (written when membership changes, never by a
+//! message), and the messages, keyed by UUIDv7 so key order is time order.
 //!
 //! Access: the caller's tenant scope builds every key, so another tenant's conversation reads
 //! as absent (404); within the tenant, only active members get in (403 `Access denied`).
@@ -13,12 +13,14 @@
 mod error;
 mod http;
 mod lifecycle;
+mod listing;
 mod messages;
 pub mod presence;
 mod records;
 
 pub use error::{ConversationError, ConversationResult};
 pub use lifecycle::{create, delete, NewConversation};
+pub use listing::{member_conversations, page, ListCursor};
 
 pub use messages::{
     delete_message, history, list_messages, messages_between, post_message, recent_messages,
@@ -36,7 +38,7 @@ use thanotopolis_tenant_auth::{keys, Caller};
 use uuid::Uuid;
 
 /// Most members, attached agents and e-mail participants a conversation holds (they live in
-/// its `META` item, and a message updates every member's index row in one transaction).
+/// its `META` item, which a membership check reads in one go).
 pub const MAX_MEMBERS: usize = 50;
 pub const MAX_AGENTS: usize = 20;
 pub const MAX_PARTICIPANTS: usize = 50;

@@ -1,6 +1,5 @@
 //! Storing and reading messages.
 
-use crate::records::MemberRow;
 use crate::{
     ConversationError, ConversationRecord, ConversationResult, MessageRecord, RollingSummary,
 };
@@ -88,9 +87,12 @@ fn validate(input: &MessageInput) -> ConversationResult<()> {
     Ok(())
 }
 
-/// Stores a message in one transaction with the conversation's counters and last message and
-/// every member's activity-index entry, so lists and counts can never disagree with history.
-/// A retried send with the same id returns the stored message instead of a duplicate.
+/// Stores a message, then adds it to the conversation's counters and last message: two
+/// single-item writes whatever the member count, and none of them a transaction, so
+/// concurrent messages to one conversation never conflict (single writes to one item are
+/// serialized by DynamoDB, not refused). If the conversation is gone by the second write, the
+/// message is taken back. A retried send with the same id returns the stored message instead
+/// of a duplicate.
 pub async fn post_message(
     store: &dyn Store,
     scope: &TenantScope,
@@ -118,6 +120,23 @@ pub async fn post_message(
         sender_name: sender,
         sender_type: sender_type.into(),
     };
+    let key = keys::message(scope, conversation.id, message.id);
+    match store
+        .put(message.item(scope), Some(Condition::NotExists))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // The id exists: a retried send. Answer with what was stored, if it is this
+            // author's; an id taken by someone else is refused.
+            let stored: Option<MessageRecord> = thanotopolis_store::get_record(store, &key).await?;
+            return match stored {
+                Some(s) if s.user_id == message.user_id => Ok(s),
+                _ => Err(ConversationError::MessageIdTaken),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut meta = Update::new()
         .add("message_count", 1)
         .set("last_message", message.response())
@@ -130,38 +149,23 @@ pub async fn post_message(
             meta = meta.set("agents_used", json!(used));
         }
     }
-    let mut writes = vec![
-        Write::Put {
-            item: message.item(scope),
-            condition: Some(Condition::NotExists),
-        },
-        Write::Update {
-            key: keys::conversation(scope, conversation.id),
-            update: meta,
-            condition: Some(Condition::Exists),
-        },
-    ];
-    for member in &conversation.members {
-        writes.push(MemberRow::touch(scope, conversation.id, *member, &now));
+    let counted = store
+        .update(
+            &keys::conversation(scope, conversation.id),
+            meta,
+            Some(Condition::Exists),
+        )
+        .await;
+    if let Err(e) = counted {
+        // Deleted meanwhile, or the store failed: take the message back, so history never
+        // holds a message its conversation does not count.
+        store.delete(&key, None).await?;
+        return Err(match e {
+            StoreError::ConditionFailed => ConversationError::NotFound,
+            other => other.into(),
+        });
     }
-    match store.transact(writes).await {
-        Ok(()) => Ok(message),
-        Err(StoreError::TransactionCanceled { failed }) if failed.first() == Some(&0) => {
-            // The id exists: a retried send. Answer with what was stored, if it is this
-            // author's; an id taken by someone else is refused.
-            let stored: Option<MessageRecord> = thanotopolis_store::get_record(
-                store,
-                &keys::message(scope, conversation.id, message.id),
-            )
-            .await?;
-            match stored {
-                Some(s) if s.user_id == message.user_id => Ok(s),
-                _ => Err(ConversationError::MessageIdTaken),
-            }
-        }
-        Err(StoreError::TransactionCanceled { .. }) => Err(ConversationError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+    Ok(message)
 }
 
 async fn collect(

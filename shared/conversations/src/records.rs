@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thanotopolis_store::{Condition, Key, Update, Write};
+use thanotopolis_store::Key;
 use thanotopolis_tenant_auth::records::{Record, UserResponse};
 use thanotopolis_tenant_auth::{keys, TenantScope, UserRecord};
 use uuid::Uuid;
@@ -191,8 +191,8 @@ impl MessageRecord {
     }
 }
 
-/// A member's row in the conversation's partition: that member's entry in its activity index
-/// (`gsi1`: the member's conversations, most recently active first when read backwards).
+/// A member's row in the conversation's partition: that member's entry in its conversations
+/// index (`gsi1`, in order of joining; the list orders by activity when it reads them).
 #[derive(Serialize)]
 pub(crate) struct MemberRow {
     pub conversation_id: Uuid,
@@ -208,24 +208,8 @@ impl Record for MemberRow {
     fn gsi1(&self, scope: &TenantScope) -> Option<(String, String)> {
         Some((
             keys::index::member_conversations(scope, self.user_id),
-            keys::index::activity(&self.joined_at, self.conversation_id),
+            keys::index::joined(&self.joined_at, self.conversation_id),
         ))
-    }
-}
-
-impl MemberRow {
-    /// The write that moves a member's entry to the top of its activity index.
-    pub(crate) fn touch(
-        scope: &TenantScope,
-        conversation_id: Uuid,
-        user_id: Uuid,
-        at: &str,
-    ) -> Write {
-        Write::Update {
-            key: keys::conversation_member(scope, conversation_id, user_id),
-            update: Update::new().set("gsi1sk", keys::index::activity(at, conversation_id)),
-            condition: Some(Condition::Exists),
-        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! everything), which would make concurrency tests pass locally that fail on AWS; so it keeps
 //! the same in-flight set and refuses the same writes.
 
-use crate::{Key, StoreError, StoreResult};
+#[cfg(feature = "embedded")]
+use crate::Key;
+use crate::{StoreError, StoreResult};
 #[cfg(feature = "embedded")]
 use std::collections::HashMap;
 use std::future::Future;

@@ -91,12 +91,12 @@ pub mod index {
     pub const TENANTS: &str = "TENANTS";
 
     /// `gsi1pk` of conversation member rows: one user's conversations; `gsi1sk` is
-    /// [`activity`], so the most recently active come first when read backwards.
+    /// [`joined`], in order of joining.
     pub fn member_conversations(scope: &TenantScope, user_id: Uuid) -> String {
         format!("{}#USER#{user_id}#CONVS", tenant_partition(scope))
     }
 
-    pub fn activity(at: &str, conversation_id: Uuid) -> String {
+    pub fn joined(at: &str, conversation_id: Uuid) -> String {
         format!("{at}#{conversation_id}")
     }
 
@@ -147,7 +147,7 @@ pub mod lookup {
         Query::new(index::access_code(code)).on(Index::Gsi2)
     }
 
-    /// One user's conversations, most recently active first.
+    /// One user's conversations, most recently joined first.
     pub fn member_conversations(scope: &TenantScope, user_id: Uuid) -> Query {
         Query::new(index::member_conversations(scope, user_id))
             .on(Index::Gsi1)
@@ -197,7 +197,7 @@ pub fn agent_type_claim(agent_type: &str) -> Key {
 }
 
 /// The partition of one conversation: its `META` item, one `MEMBER#` row per member (for the
-/// members' activity index) and its messages.
+/// members' conversations index) and its messages.
 pub fn conversation_partition(scope: &TenantScope, conversation_id: Uuid) -> String {
     format!("{}#CONV#{conversation_id}", tenant_partition(scope))
 }
@@ -207,7 +207,7 @@ pub fn conversation(scope: &TenantScope, conversation_id: Uuid) -> Key {
     Key::new(conversation_partition(scope, conversation_id), "META")
 }
 
-/// A member's row in a conversation (carries the member's activity-index entry).
+/// A member's row in a conversation (carries the member's conversations-index entry).
 pub fn conversation_member(scope: &TenantScope, conversation_id: Uuid, user_id: Uuid) -> Key {
     Key::new(
         conversation_partition(scope, conversation_id),
