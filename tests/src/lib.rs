@@ -174,6 +174,8 @@ impl TestApp {
                 llm: options.llm,
                 agents: options.agents,
                 deepgram: options.deepgram,
+                // Tests run scheduled tasks when they mean to ([`TestApp::run_scheduled`]).
+                schedule_every: None,
             },
             options.limits.unwrap_or(Limits::API_GATEWAY),
         )
@@ -200,6 +202,19 @@ impl TestApp {
             ))
             .await
             .expect("store read")
+    }
+
+    /// Runs a scheduled task (`usage-rollup`, …) now, through the gateway's management port
+    /// as an operator would, and returns its report.
+    pub async fn run_scheduled(&self, task: &str) -> Value {
+        let res = self
+            .http
+            .post(self.management_url(&format!("/_scheduled/{task}")))
+            .send()
+            .await
+            .expect("management API");
+        assert_eq!(res.status().as_u16(), 200, "scheduled task {task}");
+        res.json().await.expect("task report")
     }
 
     pub fn url(&self, path: &str) -> String {

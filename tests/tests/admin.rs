@@ -198,6 +198,75 @@ async fn concurrent_recordings_give_exact_totals(backend: Backend) {
     assert!((totals.total_cost_cents - 50.0).abs() < 1e-6);
 }
 
+/// Uses of many organizations at once: each organization's totals are exact and live; the
+/// all-organization figures say they are not computed until the rollup runs, then equal the
+/// sum exactly, and running it again changes nothing.
+async fn all_organization_usage_is_rolled_up_exactly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = app.gateway.app.stores.main.clone();
+    let org = app.register_org().await;
+    let root = app.member_with_role(&org, Role::SuperAdmin).await;
+    let mut scopes = Vec::new();
+    for _ in 0..3 {
+        let other = app.register_org().await;
+        let subdomain = thanotopolis_tenant_auth::validate::Subdomain::parse(&other.subdomain);
+        let (scope, _) =
+            thanotopolis_tenant_auth::tenants::by_subdomain(store.as_ref(), &subdomain.unwrap())
+                .await
+                .unwrap()
+                .expect("registered");
+        scopes.push(scope);
+    }
+    let (_, before) = app.get("/api/admin/usage/stats", root.token()).await;
+    assert_eq!(
+        (before["as_of"].clone(), before["total_tokens"].as_f64()),
+        (Value::Null, Some(0.0)),
+        "not computed yet, and it says so"
+    );
+    let writers = (0..60).map(|i| {
+        let store = store.clone();
+        let tenant = scopes[i % 3];
+        async move {
+            let event = UsageEvent {
+                tenant: &tenant,
+                user_id: None,
+                conversation_id: None,
+                usage_type: TOKENS,
+                amount: Some((i + 1) as f64),
+                provider: "test",
+                model: None,
+                cost: None,
+                details: json!({}),
+            };
+            record_usage(store.as_ref(), event).await
+        }
+    });
+    for r in futures::future::join_all(writers).await {
+        r.expect("no use is refused");
+    }
+    let today = &thanotopolis_tenant_auth::now_rfc3339()[..10];
+    let first = tenant_totals(store.as_ref(), &scopes[0], today, today)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.total_tokens, first.record_count),
+        ((1..=60).step_by(3).sum::<usize>() as f64, 20)
+    );
+    for _ in 0..2 {
+        let report = app.run_scheduled("usage-rollup").await;
+        assert_eq!(report["tenants"], 4);
+        let (_, all) = app.get("/api/admin/usage/stats", root.token()).await;
+        assert_eq!(all["total_tokens"].as_f64(), Some(1830.0), "1 + … + 60");
+        assert_eq!(all["as_of"], report["rolled_up_at"]);
+        let (_, d) = app.get("/api/admin/dashboard", root.token()).await;
+        assert_eq!(
+            d["overall_usage_stats"]["total_tokens"].as_f64(),
+            Some(1830.0)
+        );
+        assert_eq!(d["recent_usage"].as_array().unwrap().len(), 50);
+    }
+}
+
 async fn usage_stats_cover_their_window(backend: Backend) {
     let provider = FakeOpenAi::start(Script::default()).await;
     let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
@@ -328,5 +397,6 @@ on_both_backends!(
     scoping_follows_the_role,
     dashboard_figures_are_what_exists,
     concurrent_recordings_give_exact_totals,
+    all_organization_usage_is_rolled_up_exactly,
     usage_stats_cover_their_window,
 );

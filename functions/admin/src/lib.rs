@@ -82,7 +82,7 @@ async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<J
         "total_conversations": tenants.iter().map(|(_, t)| t.conversation_count).sum::<i64>(),
         "active_ws_connections": sockets,
         "db_connection_pool_size": Value::Null,
-        "recent_usage": usage::recent(&state, &caller, &tenants, 50).await?,
+        "recent_usage": usage::recent(&state, &tenants, 50).await?,
         "system_metrics": metrics::recent(&state, &caller, None, 24).await?,
         "tenant_stats": tenant_stats,
         "overall_usage_stats": usage::stats_for(&state, &caller, None, &window).await?,

@@ -2,7 +2,7 @@
 //! records); listings read the records themselves.
 
 use crate::scope;
-use crate::window::{day, Window};
+use crate::window::Window;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,7 +12,6 @@ use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
 use thanotopolis_store::Item;
 use thanotopolis_tenant_auth::{keys, policy, Caller, TenantRecord, TenantScope};
 use thanotopolis_usage::{global_totals, tenant_totals, UsageRecord, UsageTotals};
-use time::{Duration, OffsetDateTime};
 
 fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
     let (start, end) = window.bounds();
@@ -29,6 +28,9 @@ fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
         "uses_with_unknown_amount": t.unknown_amount_count,
         // Aggregates are kept per organization and type, not per user.
         "breakdown_by_user": Value::Null,
+        // When the figures were true: now for organizations' live totals; for all
+        // organizations, the last rollup (null before the first: zeros, not a measurement).
+        "as_of": t.rolled_up_at,
         "breakdown_by_service": t.breakdown_by_service,
     })
 }
@@ -45,7 +47,10 @@ pub async fn stats_for(
     let totals = if policy::sees_all_tenants(caller) && tenant.is_none() {
         global_totals(store, &first, &last).await?
     } else {
-        let mut sum = UsageTotals::default();
+        let mut sum = UsageTotals {
+            rolled_up_at: Some(thanotopolis_tenant_auth::now_rfc3339()),
+            ..UsageTotals::default()
+        };
         for (scope, _) in scope::tenants(state, caller, tenant).await? {
             sum.merge(tenant_totals(store, &scope, &first, &last).await?);
         }
@@ -139,33 +144,21 @@ pub async fn by_organization(
     })))
 }
 
-/// The newest `n` records in scope.
+/// The newest `n` records in scope: the newest `n` of each organization, merged (there is no
+/// index across organizations: its partitions would be written by every tenant's every use).
 pub async fn recent(
     state: &AppState,
-    caller: &Caller,
     tenants: &[(TenantScope, TenantRecord)],
     n: usize,
 ) -> ApiResult<Vec<Value>> {
     let store = state.stores.main.as_ref();
     let mut items: Vec<Item> = Vec::new();
-    if policy::sees_all_tenants(caller) {
-        let today = OffsetDateTime::now_utc().date();
-        for back in 0..30 {
-            let q = keys::lookup::usage_day(&day(today - Duration::days(back)))
-                .backward()
-                .limit((n - items.len()) as u32);
-            items.extend(store.query(&q).await?.items);
-            if items.len() >= n {
-                break;
-            }
-        }
-    } else {
-        for (scope, _) in tenants {
-            let q = keys::lookup::tenant_usage(scope).backward().limit(n as u32);
-            items.extend(store.query(&q).await?.items);
-        }
+    for (scope, _) in tenants {
+        let q = keys::lookup::tenant_usage(scope).backward().limit(n as u32);
+        items.extend(store.query(&q).await?.items);
     }
     let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items);
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     records.truncate(n);
     Ok(records.iter().map(UsageRecord::response).collect())
 }

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thanotopolis_agent_runtime::{ManagementEndpoint, Poster, RealtimeState};
+use thanotopolis_fn_scheduled::Task;
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_service::{AppState, Stores};
 use tokio::sync::watch;
@@ -56,6 +57,9 @@ pub struct GatewayConfig {
     pub agents: thanotopolis_agent_runtime::AgentSettings,
     /// Deepgram for speech-to-text (`DEEPGRAM_*`); `None` answers 503.
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
+    /// How often the scheduled tasks run (the template's EventBridge schedules); `None` runs
+    /// them only when asked (`POST /_scheduled/{task}` on the management port).
+    pub schedule_every: Option<std::time::Duration>,
 }
 
 /// A gateway serving in the background.
@@ -218,7 +222,17 @@ pub async fn start_with_limits(
             tracing::error!(error = %e, "local gateway stopped");
         }
     });
-    let management = gateway.management_router();
+    let mut tasks = Vec::new();
+    if let Some(every) = config.schedule_every {
+        tasks.push(tokio::spawn(run_on_schedule(
+            app.clone(),
+            every,
+            stopped(signal.clone()),
+        )));
+    }
+    let management = gateway
+        .management_router()
+        .merge(scheduled_router(app.clone()));
     let management_stopped = stopped(signal);
     let management_task = tokio::spawn(async move {
         let served = axum::serve(management_listener, management)
@@ -235,8 +249,61 @@ pub async fn start_with_limits(
         sockets,
         store,
         shutdown,
-        tasks: vec![client_task, management_task],
+        tasks: [client_task, management_task]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
     })
+}
+
+/// Runs every scheduled task each `every`, as EventBridge would, until `stop`.
+async fn run_on_schedule(
+    app: AppState,
+    every: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let runs = async {
+        loop {
+            ticks.tick().await;
+            for task in Task::ALL {
+                if let Err(e) = thanotopolis_fn_scheduled::run(&app, task).await {
+                    tracing::warn!(task = task.name(), error = %e, "scheduled task failed");
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = runs => {}
+        () = stop => {}
+    }
+}
+
+/// `POST /_scheduled/{task}`: runs a scheduled task now and answers its report (loopback
+/// management port only, like `@connections`).
+fn scheduled_router(app: AppState) -> axum::Router {
+    async fn run_now(
+        axum::extract::State(app): axum::extract::State<AppState>,
+        axum::extract::Path(name): axum::extract::Path<String>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let Some(task) = Task::named(&name) else {
+            let detail = format!("Unknown scheduled task {name:?}");
+            return (
+                axum::http::StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({ "detail": detail })),
+            )
+                .into_response();
+        };
+        match thanotopolis_fn_scheduled::run(&app, task).await {
+            Ok(report) => axum::Json(report).into_response(),
+            Err(e) => thanotopolis_service::ApiError::from(e).into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/_scheduled/{task}", axum::routing::post(run_now))
+        .with_state(app)
 }
 
 /// Records each request's TCP peer as the functions read it (API Gateway's `sourceIp` in AWS).

@@ -20,6 +20,10 @@ struct Args {
     management_port: u16,
     #[command(flatten)]
     store: StoreArgs,
+    /// Seconds between runs of the scheduled tasks (the usage rollup: all-organization usage
+    /// figures); 0 runs them only on `POST /_scheduled/{task}` to the management port.
+    #[arg(long, env = "THANOTOPOLIS_SCHEDULE_SECONDS", default_value_t = 60)]
+    schedule_seconds: u64,
     /// Print the OpenAPI document (what `/api/openapi.json` serves) and exit.
     #[arg(long)]
     print_openapi: bool,
@@ -46,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
         llm: thanotopolis_llm::LlmSettings::from_env(),
         agents: thanotopolis_agent_runtime::AgentSettings::from_env(),
         deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
+        schedule_every: (args.schedule_seconds > 0)
+            .then(|| std::time::Duration::from_secs(args.schedule_seconds)),
     })
     .await?;
     println!("thanotopolis-local is running");
@@ -60,6 +66,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  @connections  {}/@connections/CONNECTION_ID (loopback only)",
+        gateway.management_url()
+    );
+    println!(
+        "  scheduled     {}/_scheduled/usage-rollup (POST; loopback only)",
         gateway.management_url()
     );
     println!("  health        {}/health", gateway.rest_url());

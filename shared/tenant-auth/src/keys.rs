@@ -105,11 +105,6 @@ pub mod index {
         format!("{}#USAGE", tenant_partition(scope))
     }
 
-    /// `gsi2pk` of usage records: every tenant's records of one day; `gsi2sk` as above.
-    pub fn usage_day(day: &str) -> String {
-        format!("USAGE#{day}")
-    }
-
     /// `gsi2pk` of stored agents: the agent with this id, wherever it is stored.
     pub fn agent_id(agent_id: Uuid) -> String {
         format!("AGENTID#{agent_id}")
@@ -157,11 +152,6 @@ pub mod lookup {
     /// One tenant's usage records, oldest first.
     pub fn tenant_usage(scope: &TenantScope) -> Query {
         Query::new(index::tenant_usage(scope)).on(Index::Gsi1)
-    }
-
-    /// Every tenant's usage records of one day (`YYYY-MM-DD`), oldest first.
-    pub fn usage_day(day: &str) -> Query {
-        Query::new(index::usage_day(day)).on(Index::Gsi2)
     }
 
     /// The stored agent with this id, wherever it is stored.
@@ -244,9 +234,15 @@ pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str) -> Key
 /// Global partition of every tenant's daily usage totals.
 pub const GLOBAL_USAGE: &str = "USAGE#ALL";
 
-/// Global: every tenant's total of one usage type on one day.
+/// Global: every tenant's total of one usage type on one day, recomputed by the usage rollup
+/// (never written at request time).
 pub fn global_usage_day(day: &str, usage_type: &str) -> Key {
     Key::new(GLOBAL_USAGE, format!("{day}#{usage_type}"))
+}
+
+/// Global: when the usage rollup last recomputed the all-tenant aggregates.
+pub fn usage_rollup_mark() -> Key {
+    Key::new(GLOBAL_USAGE, "ROLLUP")
 }
 
 /// Partition of one day's system metrics: a tenant's own, or (`None`) system-wide ones, which

@@ -59,6 +59,16 @@ pub async fn by_subdomain(
     Ok(load(store, &scope).await?.map(|t| (scope, t)))
 }
 
+/// Every tenant, oldest first, for work that spans them all outside any request (operators'
+/// tools, scheduled aggregation). An unreadable tenant item is skipped, not fatal.
+pub async fn all(store: &dyn Store) -> AuthResult<Vec<(TenantScope, TenantRecord)>> {
+    let items = thanotopolis_store::query_all(store, &keys::lookup::tenants()).await?;
+    Ok(thanotopolis_store::readable::<TenantRecord>(items)
+        .into_iter()
+        .map(|t| (TenantScope::trusted(t.id), t))
+        .collect())
+}
+
 /// The tenant whose access code this is (active or not). Codes are random; should two ever
 /// collide, the oldest tenant wins.
 pub async fn by_access_code(

@@ -1,9 +1,12 @@
-//! Usage metering (contract §12). Each use writes an immutable record **and** adds to the
-//! day's aggregates (per tenant and global, per type) in one transaction with atomic adds, so
-//! totals always equal the records, however many recordings run at once. Stats read the
-//! aggregates, so their cost does not grow with the number of records.
+//! Usage metering (contract §12). Each use writes an immutable record **and** adds to its
+//! tenant's aggregate of the day and type in one transaction with atomic adds, so a tenant's
+//! totals always equal its records, however many recordings run at once. Nothing written at
+//! request time is shared between tenants: the all-tenant figures are recomputed from the
+//! tenant aggregates by [`rollup`], off the request path. Stats read aggregates, so their cost
+//! does not grow with the number of records.
 
 pub mod metrics;
+pub mod rollup;
 
 use serde_json::{json, Number, Value};
 use thanotopolis_store::StoreResult;
@@ -90,8 +93,8 @@ pub struct UsageRecord {
     pub created_at: String,
 }
 
-/// A record is in its tenant's records (`gsi1`) and in the day's records across tenants
-/// (`gsi2`), both in time order.
+/// A record is in its tenant's records (`gsi1`), in time order. There is deliberately no
+/// index across tenants: its partitions would be written by every tenant's every use.
 impl Record for UsageRecord {
     fn key(&self, scope: &TenantScope) -> thanotopolis_store::Key {
         keys::usage_record(scope, &self.created_at[..10], &self.created_at, self.id)
@@ -100,13 +103,6 @@ impl Record for UsageRecord {
     fn gsi1(&self, scope: &TenantScope) -> Option<(String, String)> {
         Some((
             keys::index::tenant_usage(scope),
-            format!("{}#{}", self.created_at, self.id),
-        ))
-    }
-
-    fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
-        Some((
-            keys::index::usage_day(&self.created_at[..10]),
             format!("{}#{}", self.created_at, self.id),
         ))
     }
@@ -127,7 +123,8 @@ impl UsageRecord {
     }
 }
 
-/// Records `event`: the record and both day aggregates, all or nothing.
+/// Records `event`: the record and its tenant's day aggregate, all or nothing. Concurrent uses
+/// of one tenant conflict on the aggregate; the store retries them, so none is lost.
 pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResult<()> {
     let at = thanotopolis_tenant_auth::now_rfc3339();
     let day = at[..10].to_string();
@@ -167,11 +164,6 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResu
             update: add(
                 Update::new().set_if_absent("tenant_id", event.tenant.tenant_id().to_string())
             ),
-            condition: None,
-        },
-        Write::Update {
-            key: keys::global_usage_day(&day, event.usage_type),
-            update: add(Update::new()),
             condition: None,
         },
     ];
@@ -223,6 +215,9 @@ pub struct UsageTotals {
     /// totals above.
     pub unknown_amount_count: i64,
     pub breakdown_by_service: std::collections::BTreeMap<String, f64>,
+    /// When these figures were true. For all-tenant totals, when [`rollup`] last recomputed
+    /// them (`None`: never, so the zeros mean "not computed yet", not "no use").
+    pub rolled_up_at: Option<String>,
 }
 
 impl UsageTotals {
@@ -287,9 +282,12 @@ pub async fn tenant_totals(
     sum(store, query).await
 }
 
-/// Every tenant's totals for the days `first..=last`: one query over the global aggregates.
+/// Every tenant's totals for the days `first..=last`, as of the last [`rollup`]: one query
+/// over the all-tenant aggregates and one read of the rollup's mark.
 pub async fn global_totals(store: &dyn Store, first: &str, last: &str) -> StoreResult<UsageTotals> {
     let query = thanotopolis_store::Query::new(keys::GLOBAL_USAGE)
         .between(first.to_string(), format!("{last}#~"));
-    sum(store, query).await
+    let mut totals = sum(store, query).await?;
+    totals.rolled_up_at = rollup::last_run(store).await?;
+    Ok(totals)
 }

@@ -1,0 +1,133 @@
+//! The all-tenant usage aggregates, recomputed off the request path.
+//!
+//! A request only ever writes its own tenant's aggregate. A scheduled run (every minute in the
+//! template; `thanotopolis-local` runs it too) sums every tenant's aggregates of yesterday and
+//! today and *puts* the sums as the all-tenant items. A put of a recomputed sum is idempotent:
+//! a run that is repeated, overlaps another or dies half-way can neither lose nor double-count
+//! a use, and the figures are exact as of the run (they lag by at most one period). Older days
+//! no longer change, so their items stay as last computed. Cost: one query per tenant per run,
+//! whatever the traffic; see `docs/capacity.md` for where that stops being the right trade.
+
+use crate::number;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use thanotopolis_store::{Item, Query, Store, StoreResult, Write, MAX_TRANSACTION_WRITES};
+use thanotopolis_tenant_auth::{keys, tenants};
+use time::{Date, Duration};
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RollupReport {
+    pub tenants: usize,
+    pub days: Vec<String>,
+    /// All-tenant aggregate items written (one per day and usage type with any use).
+    pub aggregates: usize,
+    pub rolled_up_at: String,
+}
+
+#[derive(Default)]
+struct Sum {
+    amount: f64,
+    count: i64,
+    unknown_count: i64,
+    cost: f64,
+}
+
+fn day(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Recomputes the all-tenant aggregates of `today` and the day before from every tenant's.
+pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport> {
+    let days = [day(today - Duration::days(1)), day(today)];
+    let tenants = tenants::all(store).await.map_err(|e| match e {
+        thanotopolis_tenant_auth::AuthError::Store(s) => s,
+        other => thanotopolis_store::StoreError::Unavailable(other.to_string()),
+    })?;
+    let mut sums: BTreeMap<(String, String), Sum> = BTreeMap::new();
+    for (scope, _) in &tenants {
+        let query = Query::new(keys::tenant_partition(scope)).between(
+            format!("USAGEDAY#{}", days[0]),
+            format!("USAGEDAY#{}#~", days[1]),
+        );
+        for item in thanotopolis_store::query_all(store, &query).await? {
+            let (Some(d), Some(t)) = (text(&item, "day"), text(&item, "usage_type")) else {
+                continue;
+            };
+            let sum = sums.entry((d.to_string(), t.to_string())).or_default();
+            sum.amount += float(&item, "amount");
+            sum.cost += float(&item, "cost");
+            sum.count += item.get("count").and_then(Value::as_i64).unwrap_or(0);
+            sum.unknown_count += item
+                .get("unknown_count")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+        }
+    }
+    let at = thanotopolis_tenant_auth::now_rfc3339();
+    let mut writes: Vec<Write> = sums
+        .iter()
+        .map(|((d, t), sum)| {
+            let key = keys::global_usage_day(d, t);
+            let mut item = object(json!({
+                "pk": key.pk, "sk": key.sk, "day": d, "usage_type": t,
+                "amount": number(sum.amount), "count": sum.count,
+                "unknown_count": sum.unknown_count, "cost": number(sum.cost),
+                "rolled_up_at": at,
+            }));
+            if sum.cost == 0.0 {
+                item.remove("cost");
+            }
+            Write::Put {
+                item,
+                condition: None,
+            }
+        })
+        .collect();
+    let aggregates = writes.len();
+    let mark = keys::usage_rollup_mark();
+    writes.push(Write::Put {
+        item: object(
+            json!({ "pk": mark.pk, "sk": mark.sk, "rolled_up_at": at, "tenants": tenants.len() }),
+        ),
+        condition: None,
+    });
+    // The mark goes last, in the last chunk: it never claims sums that were not written.
+    for chunk in writes.chunks(MAX_TRANSACTION_WRITES) {
+        store.transact(chunk.to_vec()).await?;
+    }
+    Ok(RollupReport {
+        tenants: tenants.len(),
+        days: days.to_vec(),
+        aggregates,
+        rolled_up_at: at,
+    })
+}
+
+/// When the rollup last ran, if ever.
+pub async fn last_run(store: &dyn Store) -> StoreResult<Option<String>> {
+    Ok(store
+        .get(&keys::usage_rollup_mark())
+        .await?
+        .and_then(|m| text(&m, "rolled_up_at").map(str::to_string)))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(Value::as_str)
+}
+
+fn float(item: &Item, name: &str) -> f64 {
+    item.get(name).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn object(v: Value) -> Item {
+    match v {
+        Value::Object(m) => m,
+        _ => Item::new(),
+    }
+}
