@@ -233,6 +233,39 @@ async fn idle_sockets_are_closed(backend: Backend) {
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
 }
 
+/// A socket the client never writes to survives past the idle limit while the keep-alive task
+/// runs (its `ping` restarts the idle timer, as a post does on API Gateway), and is closed
+/// once it stops.
+async fn keep_alive_keeps_idle_sockets_open(backend: Backend) {
+    let idle = Duration::from_secs(3);
+    let options = TestOptions {
+        limits: Some(Limits {
+            idle_timeout: idle,
+            ..Limits::API_GATEWAY
+        }),
+        ..TestOptions::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    let mut socket = connect(&app, &member_path(&app).await).await;
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < idle * 2 + Duration::from_secs(1) {
+        app.run_scheduled("keep-alive").await;
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(50), socket.next()).await {
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(frame["type"], "ping", "{frame}");
+                    pings += 1;
+                }
+                other => panic!("the idle socket was closed: {other:?}"),
+            }
+        }
+    }
+    assert!(pings >= 2, "a keep-alive every 0.9 idle limits, got {pings}");
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
+}
+
 async fn connection_rows_follow_sockets(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let connections = app.gateway.app.stores.connections.clone();
@@ -389,6 +422,7 @@ on_both_backends!(
     bad_frames_get_an_error_and_keep_the_socket,
     oversized_message_closes_with_1009,
     idle_sockets_are_closed,
+    keep_alive_keeps_idle_sockets_open,
     connection_rows_follow_sockets,
     management_api_posts_reads_and_closes_sockets,
     management_api_speaks_api_gateway,

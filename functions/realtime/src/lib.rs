@@ -146,6 +146,7 @@ async fn connect(
         session_id: caller.session_id(),
         connected_at: now.clone(),
         last_seen_at: now,
+        kept_alive_at: None,
         expires_at: thanotopolis_tenant_auth::now_epoch() + CONNECTION_LIFETIME_SECS,
     };
     connections::register(&state.app, &row).await?;

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thanotopolis_agent_runtime::{ManagementEndpoint, Poster, RealtimeState};
-use thanotopolis_fn_scheduled::Task;
+use thanotopolis_fn_scheduled::{Scheduled, Task};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
 use thanotopolis_service::{AppState, Stores};
 use tokio::sync::watch;
@@ -172,6 +172,12 @@ pub async fn start_with_limits(
     let management = ManagementEndpoint::Fixed(format!("http://{management_addr}"));
     let app = AppState::new(stores, config.auth)
         .with_socket_closer(Arc::new(Poster::new(&sdk, management.clone())));
+    let scheduled = Arc::new(Scheduled {
+        app: app.clone(),
+        poster: Poster::new(&sdk, management.clone()),
+        // API Gateway's 9 minutes of 10, scaled to this gateway's idle limit.
+        keep_alive_every: limits.idle_timeout.mul_f64(0.9),
+    });
     let realtime =
         Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm).with_agents(config.agents));
     // API Gateway's `domainName` is the address clients connect to.
@@ -225,14 +231,14 @@ pub async fn start_with_limits(
     let mut tasks = Vec::new();
     if let Some(every) = config.schedule_every {
         tasks.push(tokio::spawn(run_on_schedule(
-            app.clone(),
+            scheduled.clone(),
             every,
             stopped(signal.clone()),
         )));
     }
     let management = gateway
         .management_router()
-        .merge(scheduled_router(app.clone()));
+        .merge(scheduled_router(scheduled));
     let management_stopped = stopped(signal);
     let management_task = tokio::spawn(async move {
         let served = axum::serve(management_listener, management)
@@ -258,7 +264,7 @@ pub async fn start_with_limits(
 
 /// Runs every scheduled task each `every`, as EventBridge would, until `stop`.
 async fn run_on_schedule(
-    app: AppState,
+    scheduled: Arc<Scheduled>,
     every: std::time::Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -268,7 +274,7 @@ async fn run_on_schedule(
         loop {
             ticks.tick().await;
             for task in Task::ALL {
-                if let Err(e) = thanotopolis_fn_scheduled::run(&app, task).await {
+                if let Err(e) = thanotopolis_fn_scheduled::run(&scheduled, task).await {
                     tracing::warn!(task = task.name(), error = %e, "scheduled task failed");
                 }
             }
@@ -282,9 +288,9 @@ async fn run_on_schedule(
 
 /// `POST /_scheduled/{task}`: runs a scheduled task now and answers its report (loopback
 /// management port only, like `@connections`).
-fn scheduled_router(app: AppState) -> axum::Router {
+fn scheduled_router(scheduled: Arc<Scheduled>) -> axum::Router {
     async fn run_now(
-        axum::extract::State(app): axum::extract::State<AppState>,
+        axum::extract::State(scheduled): axum::extract::State<Arc<Scheduled>>,
         axum::extract::Path(name): axum::extract::Path<String>,
     ) -> axum::response::Response {
         use axum::response::IntoResponse;
@@ -296,14 +302,14 @@ fn scheduled_router(app: AppState) -> axum::Router {
             )
                 .into_response();
         };
-        match thanotopolis_fn_scheduled::run(&app, task).await {
+        match thanotopolis_fn_scheduled::run(&scheduled, task).await {
             Ok(report) => axum::Json(report).into_response(),
             Err(e) => thanotopolis_service::ApiError::from(e).into_response(),
         }
     }
     axum::Router::new()
         .route("/_scheduled/{task}", axum::routing::post(run_now))
-        .with_state(app)
+        .with_state(scheduled)
 }
 
 /// Records each request's TCP peer as the functions read it (API Gateway's `sourceIp` in AWS).

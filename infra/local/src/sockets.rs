@@ -293,8 +293,16 @@ async fn session(
     let mut writer = writer;
     let mine = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_SOCKET));
     loop {
+        // API Gateway's idle timer restarts with any message, from the client or posted to it.
+        let idle_for = idle_time(&gw, &id);
         let next = tokio::select! {
-            next = tokio::time::timeout(gw.limits.idle_timeout, stream.next()) => next,
+            next = stream.next() => Ok(next),
+            _ = tokio::time::sleep(gw.limits.idle_timeout.saturating_sub(idle_for)) => {
+                if idle_time(&gw, &id) < gw.limits.idle_timeout {
+                    continue;
+                }
+                Err(())
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 gw.send(&id, Outbound::Close(1001, "Going away"));
                 break;
@@ -351,6 +359,14 @@ async fn session(
         .await;
 }
 
+/// How long since the socket last carried a message either way.
+fn idle_time(gw: &Gateway, id: &str) -> Duration {
+    gw.socket(id)
+        .and_then(|s| s.last_active_at.lock().ok().map(|at| *at))
+        .and_then(|at| SystemTime::now().duration_since(at).ok())
+        .unwrap_or_default()
+}
+
 fn touch(gw: &Gateway, id: &str) {
     if let Some(s) = gw.socket(id) {
         if let Ok(mut at) = s.last_active_at.lock() {
@@ -384,6 +400,7 @@ async fn post_to_connection(
     gw.posts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let text = String::from_utf8_lossy(&body).into_owned();
     if gw.send(&id, Outbound::Text(text)) {
+        touch(&gw, &id);
         StatusCode::OK.into_response()
     } else {
         gone(&id)

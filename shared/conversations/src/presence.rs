@@ -47,6 +47,9 @@ pub struct Connection {
     pub connected_at: String,
     /// Connect time, then the time of the latest `ping` (the clients' heartbeat).
     pub last_seen_at: String,
+    /// When the server last sent the socket a keep-alive `ping` (none yet: `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_alive_at: Option<String>,
     pub expires_at: i64,
 }
 
@@ -121,6 +124,30 @@ pub async fn in_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<TenantPre
         total_users: users.len(),
         by_conversation,
     })
+}
+
+/// Every live socket of a tenant. One query per page of its rows.
+pub async fn of_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<Vec<Connection>> {
+    Ok(readable(
+        query_all(app.stores.connections.as_ref(), &by_tenant(tenant_id)).await?,
+    ))
+}
+
+/// Records that the server just sent the socket a keep-alive (only while its row exists).
+pub async fn kept_alive(app: &AppState, connection_id: &str, at: &str) -> StoreResult<()> {
+    let result = app
+        .stores
+        .connections
+        .update(
+            &Key::partition(connection_id),
+            thanotopolis_store::Update::new().set("kept_alive_at", at),
+            Some(thanotopolis_store::Condition::Exists),
+        )
+        .await;
+    match result {
+        Ok(_) | Err(thanotopolis_store::StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Live sockets of a conversation (a count query).
