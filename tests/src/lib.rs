@@ -2,6 +2,7 @@
 //! moto server that `scripts/test` starts, embedded SQLite in memory or in a temp dir) and a
 //! local gateway spawned on a free port, in the manner of zero2prod's `spawn_app`.
 
+pub mod counting;
 pub mod deepgram;
 pub mod openai;
 pub mod routes;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub use thanotopolis_llm::LlmSettings;
 use thanotopolis_local::{GatewayConfig, Limits, RunningGateway};
 use thanotopolis_service::config::{AuthSettings, StoreBackend, StoreSettings};
+use thanotopolis_service::Stores;
 use thanotopolis_store::schema::{CONNECTIONS_TABLE, MAIN_TABLE};
 use thanotopolis_store::{DynamoStore, SqliteStore, Store, TableSchema};
 use thanotopolis_tenant_auth::operator::{self, UserRef};
@@ -165,7 +167,11 @@ impl TestApp {
         if let Some(limits) = options.login_limits {
             auth.login_limits = limits;
         }
-        let gateway = thanotopolis_local::start_with_limits(
+        let mut stores = Stores::open(&settings).await.expect("open the stores");
+        if let Some(wrap) = &options.wrap_stores {
+            stores = wrap(stores);
+        }
+        let gateway = thanotopolis_local::start_on(
             GatewayConfig {
                 bind: "127.0.0.1:0".parse().expect("loopback address"),
                 management_port: 0,
@@ -178,6 +184,7 @@ impl TestApp {
                 schedule_every: None,
             },
             options.limits.unwrap_or(Limits::API_GATEWAY),
+            stores,
         )
         .await
         .expect("start local gateway");
@@ -412,6 +419,8 @@ pub struct TestOptions {
     /// Agent tools and time limits; the defaults have no web search.
     pub agents: thanotopolis_agent_runtime::AgentSettings,
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
+    /// Wraps the opened stores before the gateway uses them ([`counting::Counting`]).
+    pub wrap_stores: Option<std::sync::Arc<dyn Fn(Stores) -> Stores + Send + Sync>>,
 }
 
 /// An organization made by [`TestApp::register_org`].

@@ -262,7 +262,10 @@ async fn keep_alive_keeps_idle_sockets_open(backend: Backend) {
             }
         }
     }
-    assert!(pings >= 2, "a keep-alive every 0.9 idle limits, got {pings}");
+    assert!(
+        pings >= 2,
+        "a keep-alive every 0.9 idle limits, got {pings}"
+    );
     assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
 }
 

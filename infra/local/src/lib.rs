@@ -139,6 +139,16 @@ pub async fn start_with_limits(
     let stores = Stores::open(&config.store)
         .await
         .context("cannot open the store")?;
+    start_on(config, limits, stores).await
+}
+
+/// [`start_with_limits`] on stores already open (`config.store` still names them): benches
+/// wrap them to count what the functions do to each key.
+pub async fn start_on(
+    config: GatewayConfig,
+    limits: Limits,
+    stores: Stores,
+) -> anyhow::Result<RunningGateway> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;

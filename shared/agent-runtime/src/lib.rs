@@ -66,11 +66,23 @@ impl Default for AgentSettings {
 
 impl AgentSettings {
     /// The defaults, with the tool services configured in the environment (`TAVILY_API_KEY`,
-    /// `TAVILY_BASE_URL`).
+    /// `TAVILY_BASE_URL`) and `THANOTOPOLIS_TOKEN_INTERVAL_MS` (10 to 2,000; the cadence of
+    /// token frames, which sets the @connections posts per reply: docs/capacity.md).
     pub fn from_env() -> Self {
+        let defaults = AgentSettings::default();
+        let token_interval = thanotopolis_service::config::env("THANOTOPOLIS_TOKEN_INTERVAL_MS")
+            .and_then(|ms| match ms.parse::<u64>() {
+                Ok(ms @ 10..=2000) => Some(std::time::Duration::from_millis(ms)),
+                _ => {
+                    tracing::warn!(value = %ms, "THANOTOPOLIS_TOKEN_INTERVAL_MS is not 10 to 2000; using 50");
+                    None
+                }
+            })
+            .unwrap_or(defaults.token_interval);
         AgentSettings {
             tools: tools::ToolSettings::from_env(),
-            ..AgentSettings::default()
+            token_interval,
+            ..defaults
         }
     }
 }
