@@ -69,6 +69,18 @@ async fn main() {
         )
         .await;
     }
+    // 200 messages of ~360 bytes each as JSON: the 72 KB answer.
+    let long = app
+        .create_conversation(Some(&token), json!({ "title": "history" }))
+        .await;
+    for i in 0..200 {
+        app.post(
+            &format!("/api/conversations/{long}/messages"),
+            Some(&token),
+            json!({ "content": format!("{i:03} {}", "lorem ipsum ".repeat(10)) }),
+        )
+        .await;
+    }
     for i in 0..20 {
         app.post(
             "/api/conversations",
@@ -122,6 +134,20 @@ async fn main() {
         &app,
         "GET …/messages?limit=50",
         4000,
+        move || (reqwest::Method::GET, path.clone(), None),
+        Some(token.clone()),
+    )
+    .await;
+    let path = format!("/api/conversations/{long}/messages?limit=200");
+    let (_, answer) = app.get(&path, Some(&token)).await;
+    let label = format!(
+        "GET …/messages (200, {} KB)",
+        answer.to_string().len() / 1000
+    );
+    run(
+        &app,
+        &label,
+        2000,
         move || (reqwest::Method::GET, path.clone(), None),
         Some(token.clone()),
     )
