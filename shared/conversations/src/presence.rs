@@ -135,19 +135,7 @@ pub async fn of_tenant(app: &AppState, tenant_id: Uuid) -> StoreResult<Vec<Conne
 
 /// Records that the server just sent the socket a keep-alive (only while its row exists).
 pub async fn kept_alive(app: &AppState, connection_id: &str, at: &str) -> StoreResult<()> {
-    let result = app
-        .stores
-        .connections
-        .update(
-            &Key::partition(connection_id),
-            thanotopolis_store::Update::new().set("kept_alive_at", at),
-            Some(thanotopolis_store::Condition::Exists),
-        )
-        .await;
-    match result {
-        Ok(_) | Err(thanotopolis_store::StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
-    }
+    stamp(app, connection_id, "kept_alive_at", at).await
 }
 
 /// Live sockets of a conversation (a count query).
@@ -172,12 +160,17 @@ pub async fn load(app: &AppState, connection_id: &str) -> StoreResult<Option<Con
 
 /// Records a heartbeat: the socket is still there (only while its row exists).
 pub async fn seen(app: &AppState, connection_id: &str, at: &str) -> StoreResult<()> {
+    stamp(app, connection_id, "last_seen_at", at).await
+}
+
+/// Sets a time on a socket's row, if the row still exists.
+async fn stamp(app: &AppState, connection_id: &str, attribute: &str, at: &str) -> StoreResult<()> {
     let result = app
         .stores
         .connections
         .update(
             &Key::partition(connection_id),
-            thanotopolis_store::Update::new().set("last_seen_at", at),
+            thanotopolis_store::Update::new().set(attribute, at),
             Some(thanotopolis_store::Condition::Exists),
         )
         .await;
