@@ -9,7 +9,6 @@
 //! Gateway's account limits, with the cost per million user messages. `docs/capacity.md`
 //! holds a run's output. Run: `cargo bench -p thanotopolis-tests --bench capacity`.
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,11 +16,7 @@ use std::time::{Duration, Instant};
 use thanotopolis_agent_runtime::AgentSettings;
 use thanotopolis_tests::counting::{counting, Counts, KeyCounts};
 use thanotopolis_tests::openai::{Answer, FakeOpenAi, Script};
-use thanotopolis_tests::{Backend, TestApp, TestOptions};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use thanotopolis_tests::{next_frame, send_json, Backend, Socket, TestApp, TestOptions};
 
 /// The sample run.
 const ORGS: usize = 4;
@@ -47,19 +42,10 @@ const APIGW_WS_PER_CONNECTION_MINUTE: f64 = 0.25 / 1e6;
 const REALTIME_MEMORY_GB: f64 = 0.25;
 
 async fn next_reply(socket: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .expect("frame")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == "message" && v["sender_type"] == "agent" {
-                return v;
-            }
-        }
-    }
+    next_frame(socket, Duration::from_secs(60), |f| {
+        f["type"] == "message" && f["sender_type"] == "agent"
+    })
+    .await
 }
 
 /// How a partition key scales from the sample to the model.
@@ -163,14 +149,11 @@ async fn sample(token_interval: Duration) {
     let started = Instant::now();
     let runs = conversations.iter_mut().map(|sockets| async move {
         let sent = Instant::now();
-        sockets[0]
-            .send(Message::Text(
-                json!({ "type": "message", "content": "How do I plan a memorial?" })
-                    .to_string()
-                    .into(),
-            ))
-            .await
-            .unwrap();
+        send_json(
+            &mut sockets[0],
+            json!({ "type": "message", "content": "How do I plan a memorial?" }),
+        )
+        .await;
         for s in sockets.iter_mut() {
             let reply = next_reply(s).await;
             assert!(reply["content"].as_str().unwrap().starts_with("t0 t1"));

@@ -3,31 +3,15 @@
 //! of one user message; and one streamed agent reply's first-token latency and management-API
 //! posts, one frame per token against coalesced frames. Run: `cargo bench -p thanotopolis-tests --bench realtime`.
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use thanotopolis_agent_runtime::AgentSettings;
 use thanotopolis_tests::openai::{Answer, FakeOpenAi, Script};
-use thanotopolis_tests::{Backend, TestApp, TestOptions, TestUser};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use thanotopolis_tests::{next_frame, send_json, Backend, Socket, TestApp, TestOptions, TestUser};
 
 async fn next_of(socket: &mut Socket, kind: &str) -> (Value, Instant) {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await
-            .expect("frame")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind {
-                return (v, Instant::now());
-            }
-        }
-    }
+    let frame = next_frame(socket, Duration::from_secs(30), |f| f["type"] == kind).await;
+    (frame, Instant::now())
 }
 
 /// A new conversation of `user`'s and `n` sockets of theirs on it.
@@ -71,14 +55,11 @@ async fn main() {
         for round in 0..20 {
             let sent = Instant::now();
             // Typing notices fan out like messages but start no agent reply.
-            sockets[0]
-                .send(Message::Text(
-                    json!({ "type": "typing_status", "is_typing": round % 2 == 0 })
-                        .to_string()
-                        .into(),
-                ))
-                .await
-                .unwrap();
+            send_json(
+                &mut sockets[0],
+                json!({ "type": "typing_status", "is_typing": round % 2 == 0 }),
+            )
+            .await;
             let mut last = sent;
             for s in sockets.iter_mut() {
                 let (_, at) = next_of(s, "typing_status").await;
@@ -141,14 +122,11 @@ async fn reply_posts(label: &str, interval: Duration) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (main_before, conns_before) = (store.round_trips(), conns.round_trips());
     let sent = Instant::now();
-    sockets[0]
-        .send(Message::Text(
-            json!({ "type": "message", "content": "@GRIEF_SUPPORT hello" })
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
+    send_json(
+        &mut sockets[0],
+        json!({ "type": "message", "content": "@GRIEF_SUPPORT hello" }),
+    )
+    .await;
     let (_, echoed) = next_of(&mut sockets[0], "message").await;
     let trips_to_echo = (
         store.round_trips() - main_before,

@@ -109,18 +109,6 @@ impl TestApp {
         Self::spawn_with(backend, TestOptions::default()).await
     }
 
-    /// A gateway whose rotated refresh tokens may be presented again for `grace`.
-    pub async fn spawn_with_refresh_grace(backend: Backend, grace: std::time::Duration) -> TestApp {
-        Self::spawn_with(
-            backend,
-            TestOptions {
-                refresh_reuse_grace: Some(grace),
-                ..TestOptions::default()
-            },
-        )
-        .await
-    }
-
     /// A gateway whose agents answer with the model at `llm`.
     pub async fn spawn_with_llm(backend: Backend, llm: LlmSettings) -> TestApp {
         Self::spawn_with(
@@ -345,20 +333,11 @@ impl TestApp {
                 .expect("access code")
                 .to_string(),
             admin: TestUser {
-                id: body["admin_user"]["id"]
-                    .as_str()
-                    .expect("admin id")
-                    .to_string(),
+                id: text(&body["admin_user"]["id"], "admin id"),
                 email: admin_email,
                 password,
-                access: body["access_token"]
-                    .as_str()
-                    .expect("access token")
-                    .to_string(),
-                refresh: body["refresh_token"]
-                    .as_str()
-                    .expect("refresh token")
-                    .to_string(),
+                access: text(&body["access_token"], "access token"),
+                refresh: text(&body["refresh_token"], "refresh token"),
             },
         }
     }
@@ -383,14 +362,8 @@ impl TestApp {
             id: body["id"].as_str().expect("user id").to_string(),
             email,
             password,
-            access: body["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_string(),
-            refresh: body["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_string(),
+            access: text(&body["access_token"], "access token"),
+            refresh: text(&body["refresh_token"], "refresh token"),
         }
     }
 
@@ -421,6 +394,59 @@ pub struct TestOptions {
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
     /// Wraps the opened stores before the gateway uses them ([`counting::Counting`]).
     pub wrap_stores: Option<std::sync::Arc<dyn Fn(Stores) -> Stores + Send + Sync>>,
+}
+
+/// A WebSocket client of the local gateway.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `frame` as a text frame.
+pub async fn send_json(socket: &mut Socket, frame: Value) {
+    use futures::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            frame.to_string().into(),
+        ))
+        .await
+        .expect("frame sent");
+}
+
+/// The next text frame, as JSON, that `wanted` accepts (other frames are skipped); panics
+/// after `within` without one, or when the socket closes.
+pub async fn next_frame(
+    socket: &mut Socket,
+    within: std::time::Duration,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(within, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .expect("valid frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            let frame: Value = serde_json::from_str(&text).expect("JSON frame");
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+}
+
+impl TestOptions {
+    /// A gateway whose rotated refresh tokens may be presented again for `grace`.
+    pub fn with_refresh_grace(grace: std::time::Duration) -> Self {
+        TestOptions {
+            refresh_reuse_grace: Some(grace),
+            ..TestOptions::default()
+        }
+    }
+}
+
+/// A string field of an answer, which the test needs to be there.
+fn text(v: &Value, what: &str) -> String {
+    v.as_str().expect(what).to_string()
 }
 
 /// An organization made by [`TestApp::register_org`].

@@ -162,29 +162,28 @@ async fn dashboard_figures_are_what_exists(backend: Backend) {
     assert_eq!(live, 0, "a closed socket is not counted");
 }
 
+/// `amount` tokens used in `tenant`, at `cost` dollars.
+fn tokens(tenant: &TenantScope, amount: usize, cost: Option<f64>) -> UsageEvent<'_> {
+    UsageEvent {
+        tenant,
+        user_id: None,
+        conversation_id: None,
+        usage_type: TOKENS,
+        amount: Some(amount as f64),
+        provider: "test",
+        model: None,
+        cost,
+        details: json!({}),
+    }
+}
+
 async fn concurrent_recordings_give_exact_totals(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = app.gateway.app.stores.main.clone();
     let tenant = TenantScope::new_tenant();
     let writers = (0..50).map(|i| {
         let store = store.clone();
-        async move {
-            record_usage(
-                store.as_ref(),
-                UsageEvent {
-                    tenant: &tenant,
-                    user_id: None,
-                    conversation_id: None,
-                    usage_type: TOKENS,
-                    amount: Some((i + 1) as f64),
-                    provider: "test",
-                    model: None,
-                    cost: Some(0.01),
-                    details: json!({}),
-                },
-            )
-            .await
-        }
+        async move { record_usage(store.as_ref(), tokens(&tenant, i + 1, Some(0.01))).await }
     });
     for r in futures::future::join_all(writers).await {
         r.expect("recorded");
@@ -226,20 +225,7 @@ async fn all_organization_usage_is_rolled_up_exactly(backend: Backend) {
     let writers = (0..60).map(|i| {
         let store = store.clone();
         let tenant = scopes[i % 3];
-        async move {
-            let event = UsageEvent {
-                tenant: &tenant,
-                user_id: None,
-                conversation_id: None,
-                usage_type: TOKENS,
-                amount: Some((i + 1) as f64),
-                provider: "test",
-                model: None,
-                cost: None,
-                details: json!({}),
-            };
-            record_usage(store.as_ref(), event).await
-        }
+        async move { record_usage(store.as_ref(), tokens(&tenant, i + 1, None)).await }
     });
     for r in futures::future::join_all(writers).await {
         r.expect("no use is refused");

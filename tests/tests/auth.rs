@@ -4,7 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_tests::{on_both_backends, Backend, TestApp};
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
 
 async fn me(app: &TestApp, token: &str) -> (u16, Value) {
     app.get("/api/auth/me", Some(token)).await
@@ -196,7 +196,7 @@ async fn login_checks_credentials_and_picks_the_oldest_account(backend: Backend)
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_session(backend: Backend) {
-    let app = TestApp::spawn_with_refresh_grace(backend, Duration::ZERO).await;
+    let app = TestApp::spawn_with(backend, TestOptions::with_refresh_grace(Duration::ZERO)).await;
     let org = app.register_org().await;
     let (status, next) = app
         .post(

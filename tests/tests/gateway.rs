@@ -7,12 +7,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use thanotopolis_local::Limits;
 use thanotopolis_store::Key;
-use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
+use thanotopolis_tests::{next_frame, on_both_backends, Backend, Socket, TestApp, TestOptions};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A member of a fresh organization and the path of a socket on a new conversation of theirs.
 async fn member_path(app: &TestApp) -> String {
@@ -34,23 +31,10 @@ async fn connect(app: &TestApp, path: &str) -> Socket {
 /// The next text frame as JSON (presence notices skipped: they arrive at their own pace),
 /// failing after a few seconds of silence.
 async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        match msg {
-            Message::Text(text) => {
-                let frame: Value = serde_json::from_str(&text).expect("JSON frame");
-                if frame["type"] != "user_joined" && frame["type"] != "user_left" {
-                    return frame;
-                }
-            }
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
+    next_frame(socket, Duration::from_secs(10), |f| {
+        f["type"] != "user_joined" && f["type"] != "user_left"
+    })
+    .await
 }
 
 /// The close frame's code, once the server closes.

@@ -107,7 +107,11 @@ async fn parallel_refreshes_leave_one_chain(backend: Backend) {
 /// Replaying a rotated token every second does not keep it alive: the grace window counts
 /// from the first rotation, and a presentation after it revokes the whole session.
 async fn the_grace_window_does_not_slide(backend: Backend) {
-    let app = TestApp::spawn_with_refresh_grace(backend, Duration::from_secs(2)).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions::with_refresh_grace(Duration::from_secs(2)),
+    )
+    .await;
     let org = app.register_org().await;
     let token = json!(org.admin.refresh);
     let (status, first) = refresh(&app, &token).await;
@@ -129,7 +133,7 @@ async fn the_grace_window_does_not_slide(backend: Backend) {
 
 /// No grace at all is a valid setting: the second presentation is reuse.
 async fn no_grace_means_any_reuse_revokes(backend: Backend) {
-    let app = TestApp::spawn_with_refresh_grace(backend, Duration::ZERO).await;
+    let app = TestApp::spawn_with(backend, TestOptions::with_refresh_grace(Duration::ZERO)).await;
     let org = app.register_org().await;
     let token = json!(org.admin.refresh);
     let (status, first) = refresh(&app, &token).await;

@@ -323,27 +323,17 @@ impl Store for DynamoStore {
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
         self.schema.key_of(&item)?;
         check_size(&item)?;
-        let mut expr = Expr::default();
-        let cond = condition
-            .as_ref()
-            .map(|c| expr.condition(c, self.schema, now_epoch()));
+        let c = self.conditioned(Expr::default(), condition.as_ref());
         let attrs = to_attrs(&item)?;
-        let (names, values) = (expr.names(), expr.values());
-        retrying(&self.conflicts, || async {
-            self.count_trip();
+        let request = || {
             self.client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(attrs.clone()))
-                .set_condition_expression(cond.clone())
-                .set_expression_attribute_names(names.clone())
-                .set_expression_attribute_values(values.clone())
-                .send()
-                .await
-                .map_err(sdk_error)
-        })
-        .await?;
-        Ok(())
+        };
+        self.single(|| async { conditioned!(request(), c).send().await.map_err(sdk_error) })
+            .await
+            .map(drop)
     }
 
     async fn update(
@@ -355,52 +345,33 @@ impl Store for DynamoStore {
         check_update(&update)?;
         let mut expr = Expr::default();
         let update_expr = expr.update(&update, self.schema)?;
-        let cond = condition
-            .as_ref()
-            .map(|c| expr.condition(c, self.schema, now_epoch()));
+        let c = self.conditioned(expr, condition.as_ref());
         let key = self.key_map(key)?;
-        let (names, values) = (expr.names(), expr.values());
-        let out = retrying(&self.conflicts, || async {
-            self.count_trip();
-            self.client
-                .update_item()
-                .table_name(&self.table)
+        let request = || {
+            let request = self.client.update_item().table_name(&self.table);
+            request
                 .set_key(Some(key.clone()))
                 .set_update_expression(update_expr.clone())
-                .set_condition_expression(cond.clone())
-                .set_expression_attribute_names(names.clone())
-                .set_expression_attribute_values(values.clone())
                 .return_values(ReturnValue::AllNew)
-                .send()
-                .await
-                .map_err(sdk_error)
-        })
-        .await?;
+        };
+        let out = self
+            .single(|| async { conditioned!(request(), c).send().await.map_err(sdk_error) })
+            .await?;
         from_attrs(out.attributes.unwrap_or_default())
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()> {
-        let mut expr = Expr::default();
-        let cond = condition
-            .as_ref()
-            .map(|c| expr.condition(c, self.schema, now_epoch()));
+        let c = self.conditioned(Expr::default(), condition.as_ref());
         let key = self.key_map(key)?;
-        let (names, values) = (expr.names(), expr.values());
-        retrying(&self.conflicts, || async {
-            self.count_trip();
+        let request = || {
             self.client
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key.clone()))
-                .set_condition_expression(cond.clone())
-                .set_expression_attribute_names(names.clone())
-                .set_expression_attribute_values(values.clone())
-                .send()
-                .await
-                .map_err(sdk_error)
-        })
-        .await?;
-        Ok(())
+        };
+        self.single(|| async { conditioned!(request(), c).send().await.map_err(sdk_error) })
+            .await
+            .map(drop)
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
@@ -515,6 +486,48 @@ impl DynamoStore {
                 }
                 other => Err(service_error(&other)),
             },
+        }
+    }
+}
+
+/// A single write's condition and the expression attributes it (and the update) use, ready
+/// to be set on any of the write requests (their builders are distinct types, hence a macro).
+struct Conditioned {
+    condition: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<AttrMap>,
+}
+
+macro_rules! conditioned {
+    ($request:expr, $c:expr) => {
+        $request
+            .set_condition_expression($c.condition.clone())
+            .set_expression_attribute_names($c.names.clone())
+            .set_expression_attribute_values($c.values.clone())
+    };
+}
+use conditioned;
+
+impl DynamoStore {
+    /// One single-item request, counted, retried while it conflicts with a transaction.
+    async fn single<T, F, Fut>(&self, mut send: F) -> StoreResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = StoreResult<T>>,
+    {
+        retrying(&self.conflicts, || {
+            self.count_trip();
+            send()
+        })
+        .await
+    }
+
+    fn conditioned(&self, mut expr: Expr, condition: Option<&Condition>) -> Conditioned {
+        let condition = condition.map(|c| expr.condition(c, self.schema, now_epoch()));
+        Conditioned {
+            condition,
+            names: expr.names(),
+            values: expr.values(),
         }
     }
 }
