@@ -17,8 +17,10 @@ pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> StoreResult<T> {
 pub fn readable<T: for<'de> Deserialize<'de>>(items: impl IntoIterator<Item = Item>) -> Vec<T> {
     items
         .into_iter()
-        .filter_map(|item| {
-            let key = MAIN_TABLE.key_of(&item).ok();
+        .filter_map(|mut item| {
+            // Records ignore their key attributes: taking them out costs no copy, and they are
+            // at hand for the log line if the rest does not read.
+            let key = (item.remove(MAIN_TABLE.partition_key), item.remove("sk"));
             match serde_json::from_value(Value::Object(item)) {
                 Ok(record) => Some(record),
                 Err(e) => {

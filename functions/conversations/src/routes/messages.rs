@@ -59,12 +59,9 @@ pub(crate) async fn list_messages(
     if let Some(c) = next.and_then(|c| c.parse().ok()) {
         headers.insert("x-next-cursor", c);
     }
-    Ok((
-        headers,
-        Json(Value::Array(
-            messages.iter().map(MessageRecord::response).collect(),
-        )),
-    ))
+    // Serialized straight from the records (what `MessageRecord::response` gives, without
+    // building a JSON value per message first).
+    Ok((headers, Json(messages)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
