@@ -10,7 +10,7 @@ use std::time::Duration;
 use thanotopolis_conversations::presence;
 use thanotopolis_service::AppState;
 use thanotopolis_sockets::{PostError, Poster};
-use thanotopolis_store::{StoreError, StoreResult};
+use thanotopolis_store::StoreResult;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -35,9 +35,7 @@ fn parse(at: &str) -> Option<OffsetDateTime> {
 /// `every`. One query per tenant, one post and one row update per socket due.
 pub async fn run(app: &AppState, poster: &Poster, every: Duration) -> StoreResult<KeepAliveReport> {
     let store = app.stores.main.as_ref();
-    let tenants = thanotopolis_tenant_auth::tenants::all(store)
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let tenants = thanotopolis_tenant_auth::tenants::all(store).await?;
     let now = OffsetDateTime::now_utc();
     let mut report = KeepAliveReport::default();
     for (scope, _) in tenants {
@@ -50,15 +48,14 @@ pub async fn run(app: &AppState, poster: &Poster, every: Duration) -> StoreResul
             if parse(last).is_some_and(|at| now - at < every) {
                 continue;
             }
-            let frame =
-                json!({ "type": "ping", "timestamp": thanotopolis_tenant_auth::now_rfc3339() });
+            let at = thanotopolis_tenant_auth::now_rfc3339();
+            let frame = json!({ "type": "ping", "timestamp": at });
             match poster
                 .post((None, None), &socket.connection_id, &frame)
                 .await
             {
                 Ok(()) => {
                     report.pinged += 1;
-                    let at = thanotopolis_tenant_auth::now_rfc3339();
                     presence::kept_alive(app, &socket.connection_id, &at).await?;
                 }
                 Err(PostError::Gone) => {

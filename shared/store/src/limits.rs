@@ -1,6 +1,6 @@
 //! DynamoDB's limits, enforced before a write reaches either backend.
 
-use crate::{Item, StoreError, StoreResult, TableSchema, Write};
+use crate::{Item, Key, StoreError, StoreResult, TableSchema, Write};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -94,26 +94,22 @@ pub(crate) fn is_expired(item: &Item, ttl_attribute: &str, now: i64) -> bool {
 }
 
 /// Transactions may not touch one item twice, on either backend.
-pub(crate) fn check_transaction(schema: &TableSchema, writes: &[Write]) -> StoreResult<()> {
+pub(crate) fn check_transaction(schema: &TableSchema, writes: &[Write]) -> StoreResult<Vec<Key>> {
     if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
         return Err(StoreError::Invalid(format!(
             "a transaction holds 1 to {MAX_TRANSACTION_WRITES} writes, not {}",
             writes.len()
         )));
     }
-    let mut seen = HashSet::new();
-    for w in writes {
-        let key = match w {
-            Write::Put { item, .. } => schema.key_of(item)?,
-            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
-                key.clone()
-            }
-        };
-        if !seen.insert(key) {
-            return Err(StoreError::Invalid(
-                "a transaction cannot write one item twice".into(),
-            ));
-        }
+    let keys = writes
+        .iter()
+        .map(|w| w.key(schema))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let distinct: HashSet<&Key> = keys.iter().collect();
+    if distinct.len() < keys.len() {
+        return Err(StoreError::Invalid(
+            "a transaction cannot write one item twice".into(),
+        ));
     }
-    Ok(())
+    Ok(keys)
 }

@@ -515,11 +515,7 @@ impl Store for SqliteStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
-        check_transaction(self.inner.schema, &writes)?;
-        let keys = writes
-            .iter()
-            .map(|w| w.key(self.inner.schema))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let keys = check_transaction(self.inner.schema, &writes)?;
         retrying(&self.conflicts, || async {
             let _held = self.in_flight.transaction(keys.clone())?;
             let writes = writes.clone();

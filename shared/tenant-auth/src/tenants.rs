@@ -61,7 +61,9 @@ pub async fn by_subdomain(
 
 /// Every tenant, oldest first, for work that spans them all outside any request (operators'
 /// tools, scheduled aggregation). An unreadable tenant item is skipped, not fatal.
-pub async fn all(store: &dyn Store) -> AuthResult<Vec<(TenantScope, TenantRecord)>> {
+pub async fn all(
+    store: &dyn Store,
+) -> thanotopolis_store::StoreResult<Vec<(TenantScope, TenantRecord)>> {
     let items = thanotopolis_store::query_all(store, &keys::lookup::tenants()).await?;
     Ok(thanotopolis_store::readable::<TenantRecord>(items)
         .into_iter()

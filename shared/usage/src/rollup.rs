@@ -45,10 +45,7 @@ fn day(date: Date) -> String {
 /// Recomputes the all-tenant aggregates of `today` and the day before from every tenant's.
 pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport> {
     let days = [day(today - Duration::days(1)), day(today)];
-    let tenants = tenants::all(store).await.map_err(|e| match e {
-        thanotopolis_tenant_auth::AuthError::Store(s) => s,
-        other => thanotopolis_store::StoreError::Unavailable(other.to_string()),
-    })?;
+    let tenants = tenants::all(store).await?;
     let mut sums: BTreeMap<(String, String), Sum> = BTreeMap::new();
     for (scope, _) in &tenants {
         let query = Query::new(keys::tenant_partition(scope)).between(
@@ -74,15 +71,12 @@ pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport
         .iter()
         .map(|((d, t), sum)| {
             let key = keys::global_usage_day(d, t);
-            let mut item = object(json!({
+            let item = object(json!({
                 "pk": key.pk, "sk": key.sk, "day": d, "usage_type": t,
                 "amount": number(sum.amount), "count": sum.count,
                 "unknown_count": sum.unknown_count, "cost": number(sum.cost),
                 "rolled_up_at": at,
             }));
-            if sum.cost == 0.0 {
-                item.remove("cost");
-            }
             Write::Put {
                 item,
                 condition: None,
