@@ -378,6 +378,36 @@ async fn system_metrics_hold_what_was_reported(backend: Backend) {
     assert_eq!(status, 422);
 }
 
+async fn super_admin_dashboard_is_the_last_snapshot(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let root = app.member_with_role(&org, Role::SuperAdmin).await;
+    let (_, live) = app.get("/api/admin/dashboard", root.token()).await;
+    assert_eq!(
+        live["total_users"], 2,
+        "before any snapshot it is composed live"
+    );
+    let first = app.run_scheduled("usage-rollup").await;
+    assert_eq!(first["dashboard"]["organizations"], 1);
+    let later = app.register_org().await;
+    let (_, d) = app.get("/api/admin/dashboard", root.token()).await;
+    assert_eq!(d["as_of"], first["dashboard"]["as_of"]);
+    assert_eq!(
+        d["total_users"], 2,
+        "figures as of the snapshot, not the newer organization"
+    );
+    let second = app.run_scheduled("usage-rollup").await;
+    assert_eq!(second["dashboard"]["superseded"], false);
+    let (_, d) = app.get("/api/admin/dashboard", root.token()).await;
+    assert_eq!(d["as_of"], second["dashboard"]["as_of"]);
+    assert_eq!(d["total_users"], 3);
+    assert!(d["tenant_stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["subdomain"] == later.subdomain.as_str()));
+}
+
 on_both_backends!(
     system_metrics_hold_what_was_reported,
     scoping_follows_the_role,
@@ -385,4 +415,5 @@ on_both_backends!(
     concurrent_recordings_give_exact_totals,
     all_organization_usage_is_rolled_up_exactly,
     usage_stats_cover_their_window,
+    super_admin_dashboard_is_the_last_snapshot,
 );

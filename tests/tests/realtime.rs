@@ -210,7 +210,7 @@ async fn vanished_sockets_are_dropped_and_stats_are_honest(backend: Backend) {
     assert_eq!(stats(&app, &conv, &ada).await, (2, 2));
 
     // A socket that vanished without $disconnect: its row is still there.
-    let ghost: Item = match json!({
+    let ghost: Item = thanotopolis_store::item(json!({
         "connection_id": "ghost", "tenant_id": ada_tenant(&app, &ada).await, "conversation_id": conv,
         "user": { "user_id": bob.id, "email": bob.email, "username": "bob", "first_name": null,
                   "last_name": null, "display_name": "bob" },
@@ -218,10 +218,7 @@ async fn vanished_sockets_are_dropped_and_stats_are_honest(backend: Backend) {
         "user_connected_at": format!("{}#2026-01-01T00:00:00Z", bob.id),
         "connected_at": "2026-01-01T00:00:00Z", "last_seen_at": "2026-01-01T00:00:00Z",
         "expires_at": time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
-    }) {
-        Value::Object(m) => m,
-        _ => unreachable!(),
-    };
+    }));
     app.gateway
         .app
         .stores

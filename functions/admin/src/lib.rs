@@ -5,11 +5,11 @@
 //! system metrics are what was reported through `POST /api/admin/system/metrics`.
 //! Scope: an `admin` sees its own organization, a `super_admin` every organization.
 
+mod dashboard;
 mod metrics;
 mod scope;
 mod usage;
 mod users;
-mod window;
 
 use axum::extract::State;
 use axum::routing::{get, patch};
@@ -24,7 +24,7 @@ use thanotopolis_tenant_auth::{policy, Caller};
 pub fn openapi() -> utoipa::openapi::OpenApi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(
-        dashboard,
+        dashboard::dashboard,
         users::list,
         users::update,
         usage::stats,
@@ -41,7 +41,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/admin/dashboard", get(dashboard))
+        .route("/api/admin/dashboard", get(dashboard::dashboard))
         .route("/api/admin/users", get(users::list))
         .route("/api/admin/users/{user_id}", patch(users::update))
         .route("/api/admin/usage/stats", get(usage::stats))
@@ -57,37 +57,6 @@ pub fn router(state: AppState) -> Router {
             get(metrics::list).post(metrics::record),
         )
         .with_state(state)
-}
-
-/// `GET /api/admin/dashboard`.
-#[utoipa::path(get, path = "/api/admin/dashboard", summary = "Figures of the caller's scope (admin: its organization; super_admin: all)",
-    responses((status = 200, body = Object), (status = 403, description = "Not an admin", body = ErrorBody)))]
-async fn dashboard(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    policy::require_admin(&caller)?;
-    let tenants = scope::tenants(&state, &caller, None).await?;
-    let mut sockets = 0;
-    let mut tenant_stats = Vec::new();
-    for (scope, t) in &tenants {
-        sockets += presence::in_tenant(&state, scope.tenant_id())
-            .await?
-            .total_connections;
-        tenant_stats.push(json!({
-            "tenant_id": t.id, "name": t.name, "subdomain": t.subdomain,
-            "user_count": t.user_count, "conversation_count": t.conversation_count,
-        }));
-    }
-    let window = window::Window::last_days("month", 30);
-    Ok(Json(json!({
-        "total_users": tenants.iter().map(|(_, t)| t.user_count).sum::<i64>(),
-        "total_conversations": tenants.iter().map(|(_, t)| t.conversation_count).sum::<i64>(),
-        "active_ws_connections": sockets,
-        "db_connection_pool_size": Value::Null,
-        "recent_usage": usage::recent(&state, &tenants, 50).await?,
-        "system_metrics": metrics::recent(&state, &caller, None, 24).await?,
-        "tenant_stats": tenant_stats,
-        "overall_usage_stats": usage::stats_for(&state, &caller, None, &window).await?,
-        "usage_by_organization": usage::per_organization(&state, &tenants, &window).await?,
-    })))
 }
 
 /// `GET /api/admin/tenants`: super_admin only.

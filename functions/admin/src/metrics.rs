@@ -6,30 +6,12 @@ use crate::scope;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_dashboard::figures::recent_of;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Query;
 use thanotopolis_service::{parse_id, ApiError, ApiResult, AppState, Json};
-use thanotopolis_tenant_auth::{policy, Caller, TenantScope};
+use thanotopolis_tenant_auth::{policy, Caller};
 use thanotopolis_usage::metrics;
-
-/// Metrics reported in the last `hours`, newest first, at most 100, in the caller's scope.
-pub async fn recent(
-    state: &AppState,
-    caller: &Caller,
-    metric_type: Option<&str>,
-    hours: i64,
-) -> ApiResult<Vec<Value>> {
-    let mut scopes: Vec<Option<TenantScope>> = scope::tenants(state, caller, None)
-        .await?
-        .into_iter()
-        .map(|(s, _)| Some(s))
-        .collect();
-    if policy::sees_all_tenants(caller) {
-        scopes.push(None);
-    }
-    let found = metrics::recent(state.stores.main.as_ref(), &scopes, metric_type, hours).await?;
-    Ok(found.iter().map(|m| json!(m)).collect())
-}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,8 +38,16 @@ pub async fn list(
             "Input should be from 1 to 168",
         ));
     }
+    let tenants = scope::tenants(&state, &caller, None).await?;
     Ok(Json(Value::Array(
-        recent(&state, &caller, q.metric_type.as_deref(), hours).await?,
+        recent_of(
+            state.stores.main.as_ref(),
+            &tenants,
+            policy::sees_all_tenants(&caller),
+            q.metric_type.as_deref(),
+            hours,
+        )
+        .await?,
     )))
 }
 

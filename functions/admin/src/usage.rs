@@ -1,62 +1,36 @@
-//! Usage figures. Totals come from the daily aggregates (cost independent of the number of
-//! records); listings read the records themselves.
+//! The usage routes. Totals come from the daily aggregates (`thanotopolis_dashboard::figures`);
+//! listings read the records themselves.
 
 use crate::scope;
-use crate::window::Window;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_dashboard::figures::{per_organization, totals, usage_stats};
+use thanotopolis_dashboard::Window;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Query;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Pagination};
-use thanotopolis_store::Item;
-use thanotopolis_tenant_auth::{keys, policy, Caller, TenantRecord, TenantScope};
-use thanotopolis_usage::{global_totals, tenant_totals, UsageRecord, UsageTotals};
-
-fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
-    let (start, end) = window.bounds();
-    json!({
-        "period": window.period,
-        "start_date": start,
-        "end_date": end,
-        "total_tokens": t.total_tokens,
-        "total_tts_words": t.total_tts_words,
-        "total_stt_words": t.total_stt_words,
-        "total_stt_seconds": t.total_stt_seconds,
-        "total_cost_cents": t.total_cost_cents,
-        // Uses whose amount the provider did not report: not in the totals, never counted as 0.
-        "uses_with_unknown_amount": t.unknown_amount_count,
-        // Aggregates are kept per organization and type, not per user.
-        "breakdown_by_user": Value::Null,
-        // When the figures were true: now for organizations' live totals; for all
-        // organizations, the last rollup (null before the first: zeros, not a measurement).
-        "as_of": t.rolled_up_at,
-        "breakdown_by_service": t.breakdown_by_service,
-    })
-}
+use thanotopolis_tenant_auth::{keys, policy, Caller};
+use thanotopolis_usage::UsageRecord;
 
 /// UsageStats of the caller's scope (every organization for a super_admin without filter).
-pub async fn stats_for(
+async fn stats_for(
     state: &AppState,
     caller: &Caller,
     tenant: Option<&str>,
     window: &Window,
 ) -> ApiResult<Value> {
     let store = state.stores.main.as_ref();
-    let (first, last) = window.days();
-    let totals = if policy::sees_all_tenants(caller) && tenant.is_none() {
-        global_totals(store, &first, &last).await?
+    let everything = policy::sees_all_tenants(caller) && tenant.is_none();
+    let tenants = if everything {
+        Vec::new()
     } else {
-        let mut sum = UsageTotals {
-            rolled_up_at: Some(thanotopolis_tenant_auth::now_rfc3339()),
-            ..UsageTotals::default()
-        };
-        for (scope, _) in scope::tenants(state, caller, tenant).await? {
-            sum.merge(tenant_totals(store, &scope, &first, &last).await?);
-        }
-        sum
+        scope::tenants(state, caller, tenant).await?
     };
-    Ok(usage_stats(window, &totals))
+    Ok(usage_stats(
+        window,
+        &totals(store, &tenants, everything, window).await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -93,27 +67,6 @@ pub async fn stats(
     ))
 }
 
-/// OrgUsage for each organization, ordered by name.
-pub async fn per_organization(
-    state: &AppState,
-    tenants: &[(TenantScope, TenantRecord)],
-    window: &Window,
-) -> ApiResult<Vec<Value>> {
-    let (first, last) = window.days();
-    let mut rows = Vec::new();
-    for (scope, t) in tenants {
-        let u = tenant_totals(state.stores.main.as_ref(), scope, &first, &last).await?;
-        rows.push(json!({
-            "tenant_id": t.id, "tenant_name": t.name, "subdomain": t.subdomain,
-            "total_tokens": u.total_tokens, "total_tts_words": u.total_tts_words,
-            "total_stt_words": u.total_stt_words, "total_cost_cents": u.total_cost_cents,
-            "record_count": u.record_count, "uses_with_unknown_amount": u.unknown_amount_count,
-        }));
-    }
-    rows.sort_by(|a, b| a["tenant_name"].as_str().cmp(&b["tenant_name"].as_str()));
-    Ok(rows)
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ByOrgQuery {
@@ -140,27 +93,8 @@ pub async fn by_organization(
     let (start, end) = window.bounds();
     Ok(Json(json!({
         "period": window.period, "start_date": start, "end_date": end,
-        "organizations": per_organization(&state, &tenants, &window).await?,
+        "organizations": per_organization(state.stores.main.as_ref(), &tenants, &window).await?,
     })))
-}
-
-/// The newest `n` records in scope: the newest `n` of each organization, merged (there is no
-/// index across organizations: its partitions would be written by every tenant's every use).
-pub async fn recent(
-    state: &AppState,
-    tenants: &[(TenantScope, TenantRecord)],
-    n: usize,
-) -> ApiResult<Vec<Value>> {
-    let store = state.stores.main.as_ref();
-    let mut items: Vec<Item> = Vec::new();
-    for (scope, _) in tenants {
-        let q = keys::lookup::tenant_usage(scope).backward().limit(n as u32);
-        items.extend(store.query(&q).await?.items);
-    }
-    let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items);
-    records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    records.truncate(n);
-    Ok(records.iter().map(UsageRecord::response).collect())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -1,4 +1,5 @@
-//! Work that runs on a clock, not on a request: the usage rollup and the sockets' keep-alive.
+//! Work that runs on a clock, not on a request: the usage rollup (with the super_admin
+//! dashboard's snapshot) and the sockets' keep-alive.
 //! Each EventBridge schedule in the template invokes this function with `{"task": NAME}`;
 //! `thanotopolis-local` runs the same tasks on its own timer and on demand
 //! (`POST /_scheduled/{task}` on its loopback management port).
@@ -26,7 +27,8 @@ pub struct Scheduled {
 /// A scheduled task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
-    /// Recomputes the all-tenant usage aggregates from the tenants' own.
+    /// Recomputes the all-tenant usage aggregates from the tenants' own, then snapshots the
+    /// super_admin dashboard.
     UsageRollup,
     /// Posts a keep-alive to sockets that would otherwise reach API Gateway's idle limit.
     KeepAlive,
@@ -55,7 +57,11 @@ pub async fn run(state: &Scheduled, task: Task) -> StoreResult<Value> {
         Task::UsageRollup => {
             let today = time::OffsetDateTime::now_utc().date();
             let store = state.app.stores.main.as_ref();
-            json(thanotopolis_usage::rollup::roll_up(store, today).await?)?
+            let mut report = json(thanotopolis_usage::rollup::roll_up(store, today).await?)?;
+            // After the aggregates it reads, so the snapshot shows this run's totals.
+            let dashboard = thanotopolis_dashboard::snapshot::snapshot(&state.app).await?;
+            report["dashboard"] = json(dashboard)?;
+            report
         }
         Task::KeepAlive => {
             json(keep_alive::run(&state.app, &state.poster, state.keep_alive_every).await?)?

@@ -35,6 +35,15 @@ pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update,
 
 use async_trait::async_trait;
 
+/// An item written as a `json!({...})` object. Anything but an object is an empty item, which
+/// no write accepts (it has no key).
+pub fn item(value: serde_json::Value) -> Item {
+    match value {
+        serde_json::Value::Object(m) => m,
+        _ => Item::new(),
+    }
+}
+
 /// The record stored at `key`, if any.
 pub async fn get_record<T: for<'de> serde::Deserialize<'de>>(
     store: &dyn Store,

@@ -245,6 +245,28 @@ pub fn usage_rollup_mark() -> Key {
     Key::new(GLOBAL_USAGE, "ROLLUP")
 }
 
+/// Global partition of the super_admin dashboard's snapshot, composed by the scheduled rollup
+/// so a view reads O(1) requests, not one per organization.
+pub const DASHBOARD: &str = "DASHBOARD";
+
+/// Global: which snapshot generation is current, and how many parts it has.
+pub fn dashboard_snapshot() -> Key {
+    Key::new(DASHBOARD, "CURRENT")
+}
+
+/// Global: the parts of one snapshot generation, in order (`PART#{generation}#` prefix).
+pub fn dashboard_snapshot_parts(generation: &str) -> String {
+    format!("PART#{generation}#")
+}
+
+/// Global: part `index` of a snapshot generation (its JSON text, split under the item limit).
+pub fn dashboard_snapshot_part(generation: &str, index: usize) -> Key {
+    Key::new(
+        DASHBOARD,
+        format!("{}{index:05}", dashboard_snapshot_parts(generation)),
+    )
+}
+
 /// Partition of one day's system metrics: a tenant's own, or (`None`) system-wide ones, which
 /// only super_admins see.
 pub fn metrics_partition(scope: Option<&TenantScope>, day: &str) -> String {

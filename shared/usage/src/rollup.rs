@@ -71,7 +71,7 @@ pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport
         .iter()
         .map(|((d, t), sum)| {
             let key = keys::global_usage_day(d, t);
-            let item = object(json!({
+            let item = thanotopolis_store::item(json!({
                 "pk": key.pk, "sk": key.sk, "day": d, "usage_type": t,
                 "amount": number(sum.amount), "count": sum.count,
                 "unknown_count": sum.unknown_count, "cost": number(sum.cost),
@@ -86,7 +86,7 @@ pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport
     let aggregates = writes.len();
     let mark = keys::usage_rollup_mark();
     writes.push(Write::Put {
-        item: object(
+        item: thanotopolis_store::item(
             json!({ "pk": mark.pk, "sk": mark.sk, "rolled_up_at": at, "tenants": tenants.len() }),
         ),
         condition: None,
@@ -117,11 +117,4 @@ fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 fn float(item: &Item, name: &str) -> f64 {
     item.get(name).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
-fn object(v: Value) -> Item {
-    match v {
-        Value::Object(m) => m,
-        _ => Item::new(),
-    }
 }

@@ -6,12 +6,12 @@ use time::{Date, Duration, OffsetDateTime};
 
 /// A window of whole UTC days (aggregates are per day).
 pub struct Window {
-    pub(crate) period: String,
+    pub period: String,
     first_day: Date,
     last_day: Date,
 }
 
-pub(crate) fn day(d: Date) -> String {
+fn day(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
@@ -37,7 +37,7 @@ impl Window {
 
     /// `period` (`day`/`week`/`month`, default month) ending at `end_date` (default today),
     /// or from `start_date`.
-    pub(crate) fn parse(
+    pub fn parse(
         period: Option<&str>,
         start: Option<&str>,
         end: Option<&str>,
@@ -75,11 +75,11 @@ impl Window {
         })
     }
 
-    pub(crate) fn days(&self) -> (String, String) {
+    pub fn days(&self) -> (String, String) {
         (day(self.first_day), day(self.last_day))
     }
 
-    pub(crate) fn bounds(&self) -> (String, String) {
+    pub fn bounds(&self) -> (String, String) {
         (
             format!("{}T00:00:00Z", day(self.first_day)),
             format!("{}T23:59:59.999999999Z", day(self.last_day)),
