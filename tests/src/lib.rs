@@ -184,17 +184,17 @@ impl TestApp {
         }
     }
 
-    /// Today's token-usage aggregate of an organization, as stored.
-    pub async fn tokens_today(&self, org: &TestOrg) -> Option<thanotopolis_store::Item> {
+    /// Today's usage totals of an organization, from its stored aggregates.
+    pub async fn usage_today(&self, org: &TestOrg) -> thanotopolis_usage::UsageTotals {
         let day = &thanotopolis_tenant_auth::now_rfc3339()[..10];
-        self.gateway
-            .app
-            .stores
-            .main
-            .get(&thanotopolis_store::Key::new(
-                format!("TENANT#{}", org.id),
-                format!("USAGEDAY#{day}#tokens"),
-            ))
+        let store = self.gateway.app.stores.main.as_ref();
+        let subdomain = thanotopolis_tenant_auth::validate::Subdomain::parse(&org.subdomain)
+            .expect("a registered subdomain");
+        let (scope, _) = thanotopolis_tenant_auth::tenants::by_subdomain(store, &subdomain)
+            .await
+            .expect("store read")
+            .expect("registered");
+        thanotopolis_usage::tenant_totals(store, &scope, day, day)
             .await
             .expect("store read")
     }

@@ -357,12 +357,8 @@ async fn tools_run_and_their_results_go_back(backend: Backend) {
     assert_eq!(result["tool_call_id"], "call_0");
     let stored = stored_reply(&app, &org.admin, &conv).await;
     assert_eq!(stored["metadata"]["tools_used"], json!(["calculate"]));
-    let usage = app.tokens_today(&org).await.expect("usage");
-    assert_eq!(
-        usage["count"].as_i64(),
-        Some(2),
-        "both model rounds metered"
-    );
+    let usage = app.usage_today(&org).await;
+    assert_eq!(usage.record_count, 2, "both model rounds metered");
 }
 
 /// A local server speaking Tavily's search API.
@@ -552,12 +548,10 @@ async fn unknown_usage_is_recorded_as_unknown(backend: Backend) {
         mut socket,
     } = Chat::start(backend, &provider, AgentSettings::default(), json!([])).await;
     ask(&mut socket, "@GRIEF_SUPPORT my mother died").await;
-    let usage = app.tokens_today(&org).await.expect("usage");
-    assert_eq!(usage["count"].as_i64(), Some(1));
-    assert_eq!(usage["unknown_count"].as_i64(), Some(1));
+    let usage = app.usage_today(&org).await;
+    assert_eq!((usage.record_count, usage.unknown_amount_count), (1, 1));
     assert_eq!(
-        usage.get("amount"),
-        None,
+        usage.total_tokens, 0.0,
         "nothing added to the known total: {usage:?}"
     );
     let records = app

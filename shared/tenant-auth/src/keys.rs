@@ -223,11 +223,12 @@ pub fn usage_record(scope: &TenantScope, day: &str, at: &str, id: Uuid) -> Key {
     )
 }
 
-/// A tenant's total of one usage type on one day.
-pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str) -> Key {
+/// One shard of a tenant's total of one usage type on one day (the total is the sum of its
+/// shards; a range over `USAGEDAY#{day}` reads them all).
+pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str, shard: u8) -> Key {
     Key::new(
         tenant_partition(scope),
-        format!("USAGEDAY#{day}#{usage_type}"),
+        format!("USAGEDAY#{day}#{usage_type}#{shard}"),
     )
 }
 

@@ -123,8 +123,13 @@ impl UsageRecord {
     }
 }
 
-/// Records `event`: the record and its tenant's day aggregate, all or nothing. Concurrent uses
-/// of one tenant conflict on the aggregate; the store retries them, so none is lost.
+/// Shards of a tenant's aggregate of a day and type. Every use's transaction adds to one of
+/// them, so concurrent uses of one organization meet on the same item (and conflict, and are
+/// retried) an eighth as often; a total reads at most this many items more per day and type.
+pub const AGGREGATE_SHARDS: u8 = 8;
+
+/// Records `event`: the record and one shard of its tenant's day aggregate, all or nothing.
+/// Concurrent uses that meet on a shard conflict; the store retries them, so none is lost.
 pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResult<()> {
     let at = thanotopolis_tenant_auth::now_rfc3339();
     let day = at[..10].to_string();
@@ -141,6 +146,8 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResu
         additional_data: event.details.clone(),
         created_at: at,
     };
+    // The record's random id picks the shard: uniform, and nothing else to draw.
+    let shard = (record.id.as_u128() % u128::from(AGGREGATE_SHARDS)) as u8;
     let record = record.item(event.tenant);
     let add = |update: Update| {
         let mut u = update.add("count", 1);
@@ -160,7 +167,7 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResu
             condition: Some(Condition::NotExists),
         },
         Write::Update {
-            key: keys::tenant_usage_day(event.tenant, &day, event.usage_type),
+            key: keys::tenant_usage_day(event.tenant, &day, event.usage_type, shard),
             update: add(
                 Update::new().set_if_absent("tenant_id", event.tenant.tenant_id().to_string())
             ),
@@ -270,7 +277,7 @@ async fn sum(store: &dyn Store, query: thanotopolis_store::Query) -> StoreResult
 }
 
 /// A tenant's totals for the days `first..=last` (`YYYY-MM-DD`): one query over at most
-/// (days x types) aggregate items, whatever the number of records.
+/// (days x types x shards) aggregate items, whatever the number of records.
 pub async fn tenant_totals(
     store: &dyn Store,
     scope: &TenantScope,
