@@ -489,7 +489,190 @@ async fn agents_and_participants_attach_to_a_conversation(backend: Backend) {
     assert_eq!(conv_body["participants"].as_array().unwrap().len(), 1);
 }
 
+/// The frontend's "Invite Participant" and `participant_emails`: a colleague (an active user of
+/// the same organization) becomes a member who sees, reads and writes the conversation; any
+/// other address, an inactive colleague's or another organization's user's included, stays a
+/// pending participant and reveals nothing.
+async fn colleagues_invited_by_email_become_members(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let colleague = app.join(&org).await;
+    let gone = app.join(&org).await;
+    let other = app.register_org().await;
+    let admin = app
+        .member_with_role(&org, thanotopolis_tenant_auth::Role::Admin)
+        .await;
+    let (status, _) = app
+        .patch(
+            &format!("/api/admin/users/{}", gone.id),
+            admin.token(),
+            json!({ "is_active": false }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let conv = create(
+        &app,
+        &org.admin,
+        json!({ "title": "Together", "participant_emails":
+            [colleague.email.to_uppercase(), "family@example.org", other.admin.email, gone.email] }),
+    )
+    .await;
+    let users: Vec<&str> = conv["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(users.contains(&colleague.id.as_str()), "{conv}");
+    assert_eq!(users.len(), 2);
+    let mut pending: Vec<&str> = conv["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identifier"].as_str().unwrap())
+        .collect();
+    pending.sort();
+    let mut expected = vec![
+        "family@example.org",
+        other.admin.email.as_str(),
+        gone.email.as_str(),
+    ];
+    expected.sort();
+    assert_eq!(pending, expected);
+    let conv = id(&conv);
+    let (_, list) = app.get("/api/conversations", colleague.token()).await;
+    assert_eq!(list[0]["id"], conv.as_str(), "in the colleague's list");
+    say(&app, &colleague, &conv, "I am here too").await;
+    let (status, _) = app
+        .get(
+            &format!("/api/conversations/{conv}/messages"),
+            colleague.token(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .get(&format!("/api/conversations/{conv}"), other.admin.token())
+        .await;
+    assert_eq!(status, 404, "never across organizations");
+
+    let later = id(&create(&app, &org.admin, json!({ "title": "Later" })).await);
+    let invite = |email: String| {
+        let path = format!("/api/conversations/{later}/participants");
+        let app = &app;
+        let token = org.admin.token().map(str::to_string);
+        async move {
+            app.post(&path, token.as_deref(), json!({ "email": email }))
+                .await
+        }
+    };
+    let (status, added) = invite(colleague.email.clone()).await;
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(
+        (added["added_as"].as_str(), added["user_id"].as_str()),
+        (Some("member"), Some(colleague.id.as_str()))
+    );
+    let (status, again) = invite(colleague.email.clone()).await;
+    assert_eq!((status, again["added_as"].as_str()), (200, Some("member")));
+    let (status, outsider) = invite(other.admin.email.clone()).await;
+    assert_eq!(
+        (
+            status,
+            outsider["added_as"].as_str(),
+            outsider.get("user_id")
+        ),
+        (200, Some("pending"), None),
+        "another organization's user is just an address"
+    );
+    let (_, body) = app
+        .get(&format!("/api/conversations/{later}"), colleague.token())
+        .await;
+    assert_eq!(
+        body["users"].as_array().unwrap().len(),
+        2,
+        "added once: {body}"
+    );
+    assert_eq!(body["participants"].as_array().unwrap().len(), 1);
+    let (_, list) = app.get("/api/conversations", colleague.token()).await;
+    assert_eq!(list[0]["id"], later.as_str());
+}
+
+/// `DELETE …/participants/{user_id}`: a member leaves, or the creator removes one (another
+/// member may not); the removed member's socket to the conversation is closed and the
+/// conversation leaves their list and their reach.
+async fn members_leave_or_are_removed(backend: Backend) {
+    use futures::StreamExt;
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let colleague = app.join(&org).await;
+    let bystander = app.join(&org).await;
+    let other = app.register_org().await;
+    let conv = id(&create(
+        &app,
+        &org.admin,
+        json!({ "title": "Three", "participant_emails": [colleague.email, bystander.email] }),
+    )
+    .await);
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!(
+        "/?conversation_id={conv}&token={}",
+        colleague.access
+    )))
+    .await
+    .expect("the colleague connects");
+    let remove = |who: &TestUser, whom: &str| {
+        let path = format!("/api/conversations/{conv}/participants/{whom}");
+        let token = who.access.clone();
+        let app = &app;
+        async move { app.delete(&path, Some(&token)).await }
+    };
+    let (status, _) = remove(&bystander, &colleague.id).await;
+    assert_eq!(
+        status, 403,
+        "only the creator or an org_admin removes others"
+    );
+    let (status, _) = remove(&other.admin, &colleague.id).await;
+    assert_eq!(
+        status, 404,
+        "another organization's conversation does not exist"
+    );
+    let (status, body) = remove(&org.admin, &colleague.id).await;
+    assert_eq!(
+        (status, body["closed_sockets"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = socket.next().await {
+            if frame.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the removed member's socket is closed");
+    let (status, _) = app
+        .get(&format!("/api/conversations/{conv}"), colleague.token())
+        .await;
+    assert_eq!(status, 403);
+    let (_, list) = app.get("/api/conversations", colleague.token()).await;
+    assert_eq!(list, json!([]), "gone from their list");
+    let (status, _) = remove(&bystander, &bystander.id).await;
+    assert_eq!(status, 200, "a member leaves");
+    let (_, list) = app.get("/api/conversations", bystander.token()).await;
+    assert_eq!(list, json!([]));
+    let (status, body) = remove(&org.admin, &bystander.id).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("Member not found"))
+    );
+    let (_, body) = app
+        .get(&format!("/api/conversations/{conv}"), org.admin.token())
+        .await;
+    assert_eq!(body["users"].as_array().unwrap().len(), 1, "{body}");
+}
+
 on_both_backends!(
+    members_leave_or_are_removed,
+    colleagues_invited_by_email_become_members,
     create_follows_the_contract_semantics,
     lists_show_recent_activity_first,
     concurrent_messages_to_one_conversation_all_land,

@@ -43,6 +43,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             agents::attach_agent,
             agents::detach_agent,
             participants::add_participant,
+            participants::remove_member,
             export::export,
             export::stats,
             sockets::active_users,
@@ -90,6 +91,10 @@ pub fn router(state: AppState, replies: Option<Arc<RealtimeState>>) -> Router {
         .route(
             "/api/conversations/{id}/participants",
             post(participants::add_participant),
+        )
+        .route(
+            "/api/conversations/{id}/participants/{user_id}",
+            delete(participants::remove_member),
         )
         .route("/api/conversations/{id}/export", get(export::export))
         .route("/api/conversations/{id}/stats", get(export::stats))

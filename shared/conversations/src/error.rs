@@ -17,6 +17,9 @@ pub enum ConversationError {
     NotManager(&'static str),
     #[error("Message not found")]
     MessageNotFound,
+    /// Not a member of the conversation (the user id of a removal).
+    #[error("Member not found")]
+    MemberNotFound,
     /// A client-chosen message id that another author's message already has.
     #[error("Message id already used")]
     MessageIdTaken,

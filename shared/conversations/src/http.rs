@@ -7,9 +7,9 @@ impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {
         let detail = e.to_string();
         match e {
-            ConversationError::NotFound | ConversationError::MessageNotFound => {
-                ApiError::NotFound(detail)
-            }
+            ConversationError::NotFound
+            | ConversationError::MessageNotFound
+            | ConversationError::MemberNotFound => ApiError::NotFound(detail),
             ConversationError::NotMember | ConversationError::NotManager(_) => {
                 ApiError::Forbidden(detail)
             }

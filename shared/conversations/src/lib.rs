@@ -12,6 +12,7 @@
 
 mod error;
 mod http;
+pub mod invitations;
 mod lifecycle;
 mod listing;
 mod messages;
@@ -65,7 +66,7 @@ fn require_member(caller: &Caller, conversation: &ConversationRecord) -> Convers
     }
 }
 
-fn require_manager(
+pub(crate) fn require_manager(
     caller: &Caller,
     conversation: &ConversationRecord,
     action: &'static str,

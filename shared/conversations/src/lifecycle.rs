@@ -8,6 +8,7 @@ use crate::{
 
 use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
 use thanotopolis_tenant_auth::records::Record;
+use thanotopolis_tenant_auth::validate::EmailAddress;
 use thanotopolis_tenant_auth::{accounts, keys, Caller, UserRecord};
 use uuid::Uuid;
 
@@ -21,8 +22,9 @@ pub struct NewConversation {
     pub user_ids: Vec<Uuid>,
     /// Agent types to attach; those not available to the caller are left out.
     pub agent_types: Vec<String>,
-    /// E-mail participants.
-    pub emails: Vec<String>,
+    /// Invited addresses: active users of the caller's organization become members, the rest
+    /// pending e-mail participants.
+    pub emails: Vec<EmailAddress>,
 }
 
 /// Creates the conversation, its members' rows and +1 on the tenant's counter in one
@@ -40,6 +42,18 @@ pub async fn create(
             .into_iter()
             .filter(|u| u.is_active && u.id != caller.user_id()),
     );
+    let (colleagues, pending) = crate::invitations::resolve(store, caller, &new.emails).await?;
+    for colleague in colleagues {
+        if !members.iter().any(|m| m.id == colleague.id) {
+            members.push(colleague);
+        }
+    }
+    if members.len() > crate::MAX_MEMBERS {
+        return Err(ConversationError::Invalid {
+            field: "participant_emails",
+            message: format!("At most {} members", crate::MAX_MEMBERS),
+        });
+    }
     let now = thanotopolis_tenant_auth::now_rfc3339();
     let available = thanotopolis_agents::available(store, caller).await?;
     let mut agents: Vec<AttachedAgent> = Vec::new();
@@ -56,10 +70,9 @@ pub async fn create(
         }
     }
     let id = Uuid::new_v4();
-    let participants: Vec<Participant> = new
-        .emails
+    let participants: Vec<Participant> = pending
         .iter()
-        .map(|e| Participant::email(id, e, &now))
+        .map(|e| Participant::email(id, e.as_str(), &now))
         .collect();
     let title = new
         .title

@@ -205,11 +205,31 @@ pub async fn end_user_sockets(
 ) -> StoreResult<usize> {
     let query = by_tenant(tenant_id).begins_with(user_prefix(user_id));
     let rows = query_all(app.stores.connections.as_ref(), &query).await?;
-    let mut ended = 0;
-    for row in rows {
-        let Some(id) = row.get("connection_id").and_then(|v| v.as_str()) else {
-            continue;
-        };
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| row.get("connection_id").and_then(|v| v.as_str()))
+        .collect();
+    end(app, &ids).await
+}
+
+/// Closes a user's sockets to one conversation (they left it, or were removed from it).
+pub async fn end_member_sockets(
+    app: &AppState,
+    conversation_id: Uuid,
+    user_id: Uuid,
+) -> StoreResult<usize> {
+    let sockets = in_conversation(app, conversation_id).await?;
+    let ids: Vec<&str> = sockets
+        .iter()
+        .filter(|c| c.user.user_id == user_id)
+        .map(|c| c.connection_id.as_str())
+        .collect();
+    end(app, &ids).await
+}
+
+/// Closes these sockets and deletes their rows.
+async fn end(app: &AppState, ids: &[&str]) -> StoreResult<usize> {
+    for id in ids {
         match &app.sockets {
             Some(closer) => {
                 if let Err(e) = closer.close(id).await {
@@ -221,9 +241,8 @@ pub async fn end_user_sockets(
             }
         }
         forget(app, id).await?;
-        ended += 1;
     }
-    Ok(ended)
+    Ok(ids.len())
 }
 
 pub async fn forget(app: &AppState, connection_id: &str) -> StoreResult<()> {

@@ -180,6 +180,28 @@ pub async fn by_email(
     }
 }
 
+/// The active accounts with these e-mails in the scope's tenant (addresses without one are
+/// skipped): two batch reads, the e-mail claims and then their users, whatever the count.
+pub async fn active_by_emails(
+    store: &dyn Store,
+    scope: &TenantScope,
+    emails: &[EmailAddress],
+) -> thanotopolis_store::StoreResult<Vec<UserRecord>> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let claims: Vec<_> = emails.iter().map(|e| keys::email_claim(scope, e)).collect();
+    let ids: Vec<Uuid> = store
+        .batch_get(&claims)
+        .await?
+        .iter()
+        .filter_map(|claim| claim.get("user_id")?.as_str()?.parse().ok())
+        .collect();
+    let mut users = load_many(store, scope, &ids).await?;
+    users.retain(|u| u.is_active);
+    Ok(users)
+}
+
 /// The oldest account with this e-mail across all tenants, and its tenant's scope. Read from
 /// an index, so an account created a moment ago may not be found yet.
 pub async fn oldest_by_email(

@@ -91,7 +91,7 @@ pub(crate) async fn create(
             description,
             user_ids,
             agent_types: body.agent_types,
-            emails: emails.iter().map(|e| e.as_str().to_string()).collect(),
+            emails,
         },
     )
     .await?;
