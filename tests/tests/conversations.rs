@@ -670,7 +670,73 @@ async fn members_leave_or_are_removed(backend: Backend) {
     assert_eq!(body["users"].as_array().unwrap().len(), 1, "{body}");
 }
 
+/// An address invited before it had an account: when a user with it joins the organization,
+/// each conversation that still invites it makes them a member; another organization's
+/// invitation of the same address stays as it was.
+async fn pending_invitations_become_memberships_on_joining(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let other = app.register_org().await;
+    let name = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let email = format!("{name}@example.org");
+    let first = id(&create(&app, &org.admin, json!({ "participant_emails": [email] })).await);
+    let second = id(&create(&app, &org.admin, json!({ "title": "Later" })).await);
+    let (_, invited) = app
+        .post(
+            &format!("/api/conversations/{second}/participants"),
+            org.admin.token(),
+            json!({ "email": email }),
+        )
+        .await;
+    assert_eq!(invited["added_as"], "pending", "{invited}");
+    let gone = id(&create(&app, &org.admin, json!({ "participant_emails": [email] })).await);
+    let (status, _) = app
+        .delete(&format!("/api/conversations/{gone}"), org.admin.token())
+        .await;
+    assert_eq!(status, 200);
+    let elsewhere = id(&create(&app, &other.admin, json!({ "participant_emails": [email] })).await);
+
+    let (status, user) = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({
+                "email": email, "username": name, "password": format!("password-{name}"),
+                "access_code": org.access_code,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{user}");
+    let token = user["access_token"].as_str().map(str::to_string);
+    let (_, list) = app.get("/api/conversations", token.as_deref()).await;
+    let mut ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec![first.as_str(), second.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let (status, conv) = app
+        .get(&format!("/api/conversations/{first}"), token.as_deref())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(conv["participants"], json!([]), "no longer pending: {conv}");
+    assert_eq!(conv["users"].as_array().unwrap().len(), 2);
+    let (_, theirs) = app
+        .get(
+            &format!("/api/conversations/{elsewhere}"),
+            other.admin.token(),
+        )
+        .await;
+    assert_eq!(theirs["participants"][0]["identifier"], email.as_str());
+    assert_eq!(theirs["users"].as_array().unwrap().len(), 1);
+}
+
 on_both_backends!(
+    pending_invitations_become_memberships_on_joining,
     members_leave_or_are_removed,
     colleagues_invited_by_email_become_members,
     create_follows_the_contract_semantics,

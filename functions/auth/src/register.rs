@@ -80,7 +80,16 @@ async fn register_account(
     let (session, pair) = sessions::start(&state.auth, &scope, &user, &tenant.subdomain);
     creation.extend(session);
     match creation.commit(state.stores.main.as_ref()).await {
-        Ok(()) => Ok((user, pair)),
+        Ok(()) => {
+            // Conversations that invited this address before it had an account here. The
+            // account exists either way: a failure leaves those invitations pending.
+            let store = state.stores.main.as_ref();
+            match thanotopolis_conversations::invitations::claim(store, &scope, &user).await {
+                Ok(joined) => tracing::info!(joined, "pending invitations claimed"),
+                Err(e) => tracing::warn!(error = %e, "pending invitations not claimed"),
+            }
+            Ok((user, pair))
+        }
         Err(CreationError::Taken(Claim::Email)) => Err(ApiError::bad_request(
             "Email already registered in this organization",
         )),

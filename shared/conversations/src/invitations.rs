@@ -1,16 +1,17 @@
 //! Who is in a conversation. Inviting by e-mail: an address of an active user of the caller's organization makes that
 //! user a member (the conversation is in their list; they read, post and connect); any other
-//! address stays a pending e-mail participant. The lookup reads only the caller's tenant's own
+//! address stays a pending e-mail participant, and becomes a membership when a user with that
+//! address joins the organization ([`claim`]). The lookup reads only the caller's tenant's own
 //! e-mail claims, so another organization's user is just an address and nothing about them is
 //! revealed.
 
 use crate::records::MemberRow;
 use crate::{open, ConversationError, ConversationRecord, ConversationResult, Participant};
 use serde_json::json;
-use thanotopolis_store::{Condition, StoreError, Update, Write};
+use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::validate::EmailAddress;
-use thanotopolis_tenant_auth::{accounts, keys, Caller, UserRecord};
+use thanotopolis_tenant_auth::{accounts, keys, Caller, TenantScope, UserRecord};
 use uuid::Uuid;
 
 /// What an invitation did.
@@ -24,7 +25,7 @@ pub enum Invited {
 /// Splits `emails` into the active users of the caller's organization they belong to and the
 /// addresses left pending.
 pub async fn resolve(
-    store: &dyn thanotopolis_store::Store,
+    store: &dyn Store,
     caller: &Caller,
     emails: &[EmailAddress],
 ) -> ConversationResult<(Vec<UserRecord>, Vec<EmailAddress>)> {
@@ -40,7 +41,7 @@ pub async fn resolve(
 /// Invites `email` to conversation `id` (the caller must be a member): as a member if it is an
 /// active user's here, else as a pending participant. Inviting again changes nothing.
 pub async fn invite(
-    store: &dyn thanotopolis_store::Store,
+    store: &dyn Store,
     caller: &Caller,
     id: Uuid,
     email: &EmailAddress,
@@ -57,69 +58,155 @@ pub async fn invite(
     }
 }
 
-/// Makes `user` a member: the access list in `META` and the member row (the user's entry in
-/// their conversations index) in one transaction, conditional on the version read, so a
-/// concurrent change is retried on fresh data rather than overwritten. A pending participant
-/// with the user's address is taken off the list in the same write.
+/// Makes `user` a member of a conversation the caller is in (see [`admit`]).
 async fn add_member(
-    store: &dyn thanotopolis_store::Store,
+    store: &dyn Store,
     caller: &Caller,
     id: Uuid,
     user: &UserRecord,
 ) -> ConversationResult<()> {
-    let scope = caller.scope();
     for _ in 0..3 {
         let current = open(store, caller, id).await?;
-        if current.members.contains(&user.id) {
-            return Ok(());
-        }
-        if current.members.len() >= crate::MAX_MEMBERS {
-            return Err(too_many("members", crate::MAX_MEMBERS));
-        }
-        let mut members = current.members.clone();
-        members.push(user.id);
-        let participants: Vec<&Participant> = current
-            .participants
-            .iter()
-            .filter(|p| p.identifier != user.email)
-            .collect();
-        let now = thanotopolis_tenant_auth::now_rfc3339();
-        let writes = vec![
-            Write::Update {
-                key: keys::conversation(&scope, id),
-                update: Update::new()
-                    .add("version", 1)
-                    .set("updated_at", now.clone())
-                    .set("members", json!(members))
-                    .set("participants", json!(participants)),
-                condition: Some(Condition::VersionEquals(current.version)),
-            },
-            Write::Put {
-                item: MemberRow {
-                    conversation_id: id,
-                    user_id: user.id,
-                    joined_at: now,
-                }
-                .item(&scope),
-                condition: None,
-            },
-        ];
-        match store.transact(writes).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::TransactionCanceled { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        match admit(store, &caller.scope(), &current, user).await? {
+            Admission::Admitted | Admission::AlreadyMember => return Ok(()),
+            Admission::Full => return Err(too_many("members", crate::MAX_MEMBERS)),
+            Admission::Raced => continue,
         }
     }
     Err(ConversationError::Conflict)
 }
 
+enum Admission {
+    Admitted,
+    AlreadyMember,
+    Full,
+    /// The conversation changed since it was read: read it again.
+    Raced,
+}
+
+/// Makes `user` a member of `current`: the access list in `META` and the member row (the
+/// user's entry in their conversations index) in one transaction, conditional on the version
+/// read, so a concurrent change is retried on fresh data rather than overwritten. A pending
+/// participant with the user's address is taken off the list in the same write.
+async fn admit(
+    store: &dyn Store,
+    scope: &TenantScope,
+    current: &ConversationRecord,
+    user: &UserRecord,
+) -> ConversationResult<Admission> {
+    if current.members.contains(&user.id) {
+        return Ok(Admission::AlreadyMember);
+    }
+    if current.members.len() >= crate::MAX_MEMBERS {
+        return Ok(Admission::Full);
+    }
+    let mut members = current.members.clone();
+    members.push(user.id);
+    let participants: Vec<&Participant> = current
+        .participants
+        .iter()
+        .filter(|p| p.identifier != user.email)
+        .collect();
+    let now = thanotopolis_tenant_auth::now_rfc3339();
+    let writes = vec![
+        Write::Update {
+            key: keys::conversation(scope, current.id),
+            update: Update::new()
+                .add("version", 1)
+                .set("updated_at", now.clone())
+                .set("members", json!(members))
+                .set("participants", json!(participants)),
+            condition: Some(Condition::VersionEquals(current.version)),
+        },
+        Write::Put {
+            item: MemberRow {
+                conversation_id: current.id,
+                user_id: user.id,
+                joined_at: now,
+            }
+            .item(scope),
+            condition: None,
+        },
+    ];
+    match store.transact(writes).await {
+        Ok(()) => Ok(Admission::Admitted),
+        Err(StoreError::TransactionCanceled { .. }) => Ok(Admission::Raced),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records that conversation `id` invited `emails` while they had no account here, so
+/// [`claim`] finds it when one joins. Written before the participant itself: a hint whose
+/// conversation never listed the address (a failed write) is ignored when used.
+pub(crate) async fn remember_pending(
+    store: &dyn Store,
+    scope: &TenantScope,
+    id: Uuid,
+    emails: &[EmailAddress],
+) -> ConversationResult<()> {
+    for email in emails {
+        let key = keys::pending_invitation(scope, email.as_str(), id);
+        let hint = json!({ "pk": key.pk, "sk": key.sk, "conversation_id": id });
+        store.put(thanotopolis_store::item(hint), None).await?;
+    }
+    Ok(())
+}
+
+/// Turns the pending invitations of a user's address into memberships, once they have an
+/// account in the organization (registration). Returns how many conversations they joined;
+/// a conversation that is gone, no longer lists the address, or is full is skipped.
+pub async fn claim(
+    store: &dyn Store,
+    scope: &TenantScope,
+    user: &UserRecord,
+) -> ConversationResult<usize> {
+    let hints = Query::new(keys::pending_invitations(scope, &user.email));
+    let mut joined = 0;
+    for hint in thanotopolis_store::query_all(store, &hints).await? {
+        let Some(id) = hint
+            .get("conversation_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<Uuid>().ok())
+        else {
+            continue;
+        };
+        for _ in 0..3 {
+            let Some(current): Option<ConversationRecord> =
+                thanotopolis_store::get_record(store, &keys::conversation(scope, id)).await?
+            else {
+                break;
+            };
+            let invited = current
+                .participants
+                .iter()
+                .any(|p| p.is_active && p.identifier == user.email);
+            if !invited {
+                break;
+            }
+            match admit(store, scope, &current, user).await? {
+                Admission::Admitted => {
+                    joined += 1;
+                    break;
+                }
+                Admission::AlreadyMember | Admission::Full => break,
+                Admission::Raced => continue,
+            }
+        }
+        store
+            .delete(&keys::pending_invitation(scope, &user.email, id), None)
+            .await?;
+    }
+    Ok(joined)
+}
+
 /// Adds (or reactivates) `email` as an e-mail participant.
 async fn add_pending(
-    store: &dyn thanotopolis_store::Store,
+    store: &dyn Store,
     caller: &Caller,
     id: Uuid,
     email: &EmailAddress,
 ) -> ConversationResult<Participant> {
+    remember_pending(store, &caller.scope(), id, std::slice::from_ref(email)).await?;
     let mut added = None;
     crate::modify(store, caller, id, |c: &ConversationRecord| {
         let mut participants = c.participants.clone();
@@ -148,7 +235,7 @@ async fn add_pending(
 /// an org_admin removes one. The access list and the member row go in one transaction (so it
 /// leaves the member's list as it leaves access); their sockets are for the caller to close.
 pub async fn remove_member(
-    store: &dyn thanotopolis_store::Store,
+    store: &dyn Store,
     caller: &Caller,
     id: Uuid,
     user_id: Uuid,

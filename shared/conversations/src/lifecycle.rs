@@ -96,6 +96,7 @@ pub async fn create(
         agents_used: Vec::new(),
         summary: None,
     };
+    crate::invitations::remember_pending(store, &scope, id, &pending).await?;
     let mut writes = vec![Write::Put {
         item: conversation.item(&scope),
         condition: Some(Condition::NotExists),

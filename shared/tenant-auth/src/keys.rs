@@ -232,6 +232,21 @@ pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str, shard:
     )
 }
 
+/// Partition of the conversations that invited one address while it had no account in the
+/// tenant: read when a user with that address joins, so the invitations become memberships.
+pub fn pending_invitations(scope: &TenantScope, email: &str) -> String {
+    format!("{}#INVITE#{email}", tenant_partition(scope))
+}
+
+/// One conversation's pending invitation of an address (a hint: the conversation's own
+/// participant list is the truth, checked when the hint is used).
+pub fn pending_invitation(scope: &TenantScope, email: &str, conversation_id: Uuid) -> Key {
+    Key::new(
+        pending_invitations(scope, email),
+        format!("CONV#{conversation_id}"),
+    )
+}
+
 /// Global partition of every tenant's daily usage totals.
 pub const GLOBAL_USAGE: &str = "USAGE#ALL";
 
