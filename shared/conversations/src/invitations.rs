@@ -1,6 +1,6 @@
-//! Who is in a conversation. Inviting by e-mail: an address of an active user of the caller's organization makes that
-//! user a member (the conversation is in their list; they read, post and connect); any other
-//! address stays a pending e-mail participant, and becomes a membership when a user with that
+//! Who is in a conversation. Inviting by e-mail: an address of an active user of the caller's
+//! organization makes that user a member (the conversation is in their list; they read, post
+//! and connect); any other address stays a pending e-mail participant, and becomes a membership when a user with that
 //! address joins the organization ([`claim`]). The lookup reads only the caller's tenant's own
 //! e-mail claims, so another organization's user is just an address and nothing about them is
 //! revealed.
@@ -128,9 +128,19 @@ async fn admit(
             condition: None,
         },
     ];
+    Ok(if committed(store, writes).await? {
+        Admission::Admitted
+    } else {
+        Admission::Raced
+    })
+}
+
+/// Commits a membership change conditional on the conversation's version: `false` when the
+/// conversation changed since it was read (the caller reads it again and retries).
+async fn committed(store: &dyn Store, writes: Vec<Write>) -> ConversationResult<bool> {
     match store.transact(writes).await {
-        Ok(()) => Ok(Admission::Admitted),
-        Err(StoreError::TransactionCanceled { .. }) => Ok(Admission::Raced),
+        Ok(()) => Ok(true),
+        Err(StoreError::TransactionCanceled { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -269,10 +279,8 @@ pub async fn remove_member(
                 condition: None,
             },
         ];
-        match store.transact(writes).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::TransactionCanceled { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        if committed(store, writes).await? {
+            return Ok(());
         }
     }
     Err(ConversationError::Conflict)
