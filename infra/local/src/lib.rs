@@ -185,8 +185,7 @@ pub async fn start_on(
     let scheduled = Arc::new(Scheduled {
         app: app.clone(),
         poster: Poster::new(&sdk, management.clone()),
-        // API Gateway's 9 minutes of 10, scaled to this gateway's idle limit.
-        keep_alive_every: limits.idle_timeout.mul_f64(0.9),
+        keep_alive_every: keep_alive_every(limits.idle_timeout, config.schedule_every),
     });
     let realtime =
         Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm).with_agents(config.agents));
@@ -270,6 +269,17 @@ pub async fn start_on(
             .chain(tasks)
             .collect(),
     })
+}
+
+/// How long a socket may go without a keep-alive here. A keep-alive is due one schedule period
+/// before the idle limit, as in AWS (9 minutes of 10 with a 1-minute schedule). When the tasks
+/// run only on demand, or their period is half the limit or more, half the limit is the margin:
+/// one run of the task on a loaded machine must fit in it.
+fn keep_alive_every(idle_timeout: Duration, schedule_every: Option<Duration>) -> Duration {
+    match schedule_every {
+        Some(every) if every < idle_timeout / 2 => idle_timeout - every,
+        _ => idle_timeout / 2,
+    }
 }
 
 /// Runs every scheduled task each `every`, as EventBridge would, until `stop`.

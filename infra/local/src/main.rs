@@ -1,6 +1,8 @@
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
-use thanotopolis_local::{local_auth_settings, start, GatewayConfig, OPENAPI_PATH};
+use thanotopolis_local::{
+    local_auth_settings, start_with_limits, GatewayConfig, Limits, OPENAPI_PATH,
+};
 use thanotopolis_service::config::StoreArgs;
 
 /// Runs every Thanotopolis function locally behind one emulated API Gateway: REST routes and
@@ -24,6 +26,10 @@ struct Args {
     /// figures); 0 runs them only on `POST /_scheduled/{task}` to the management port.
     #[arg(long, env = "THANOTOPOLIS_SCHEDULE_SECONDS", default_value_t = 60)]
     schedule_seconds: u64,
+    /// Seconds a WebSocket may stay without a message either way before the gateway closes it
+    /// (API Gateway: 600). The keep-alive task keeps sockets open past it.
+    #[arg(long, env = "THANOTOPOLIS_IDLE_TIMEOUT", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
     /// Print the OpenAPI document (what `/api/openapi.json` serves) and exit.
     #[arg(long)]
     print_openapi: bool,
@@ -42,17 +48,24 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = args.store.settings();
     let auth = local_auth_settings(&args.store.data_dir.join("jwt-secret"))?;
-    let gateway = start(GatewayConfig {
-        bind: SocketAddr::new(args.host, args.port),
-        management_port: args.management_port,
-        store: settings,
-        auth,
-        llm: thanotopolis_llm::LlmSettings::from_env(),
-        agents: thanotopolis_agent_runtime::AgentSettings::from_env(),
-        deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
-        schedule_every: (args.schedule_seconds > 0)
-            .then(|| std::time::Duration::from_secs(args.schedule_seconds)),
-    })
+    let limits = Limits {
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        ..Limits::API_GATEWAY
+    };
+    let gateway = start_with_limits(
+        GatewayConfig {
+            bind: SocketAddr::new(args.host, args.port),
+            management_port: args.management_port,
+            store: settings,
+            auth,
+            llm: thanotopolis_llm::LlmSettings::from_env(),
+            agents: thanotopolis_agent_runtime::AgentSettings::from_env(),
+            deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
+            schedule_every: (args.schedule_seconds > 0)
+                .then(|| std::time::Duration::from_secs(args.schedule_seconds)),
+        },
+        limits,
+    )
     .await?;
     println!("thanotopolis-local is running");
     println!("  REST          {}", gateway.rest_url());
