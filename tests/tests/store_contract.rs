@@ -727,6 +727,55 @@ async fn connections_table_has_a_partition_key_only(backend: Backend) {
     ));
 }
 
+/// A typed read of a query gives the records the items hold, page by page with the same
+/// cursors as the query, skips an item no record reads from, and never shows an expired one.
+async fn query_records_reads_what_query_reads(backend: Backend) {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Numbered {
+        n: u32,
+        label: Option<String>,
+    }
+    let (s, _) = stores(backend).await;
+    for i in 0..9 {
+        let extra = json!({ "n": i, "label": format!("m{i}"), "meta": { "deep": [i] } });
+        s.put(msg("T#1", &format!("MSG#{i:03}"), extra), None)
+            .await
+            .unwrap();
+    }
+    s.put(msg("T#1", "MSG#004x", json!({ "n": "not a number" })), None)
+        .await
+        .unwrap();
+    s.put(
+        msg("T#1", "MSG#005x", json!({ "n": 99, "expires_at": past() })),
+        None,
+    )
+    .await
+    .unwrap();
+    let query = Query::new("T#1").begins_with("MSG#").limit(4);
+    let mut read = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = query.clone().after(cursor);
+        let (records, next) = thanotopolis_store::query_records::<Numbered>(s.as_ref(), &q)
+            .await
+            .unwrap();
+        let page = s.query(&q).await.unwrap();
+        assert_eq!(next, page.cursor, "the same cursor as the query's");
+        read.extend(records);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<Numbered> = (0..9)
+        .map(|n| Numbered {
+            n,
+            label: Some(format!("m{n}")),
+        })
+        .collect();
+    assert_eq!(read, expected);
+}
+
 async fn round_trips_are_counted(backend: Backend) {
     let (s, _) = stores(backend).await;
     let before = s.round_trips();
@@ -755,4 +804,5 @@ on_both_backends!(
     concurrent_transactions_conflict_and_all_land,
     connections_table_has_a_partition_key_only,
     round_trips_are_counted,
+    query_records_reads_what_query_reads,
 );

@@ -4,7 +4,6 @@ use crate::{
     ConversationError, ConversationRecord, ConversationResult, MessageRecord, RollingSummary,
 };
 use serde_json::{json, Value};
-use thanotopolis_store::readable;
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{Condition, Index, Query, Store, StoreError, Update, Write};
 use thanotopolis_tenant_auth::records::Record;
@@ -176,9 +175,11 @@ async fn collect(
     let mut out = Vec::new();
     let mut cursor = query.cursor.clone();
     loop {
-        let page = store.query(&query.clone().after(cursor)).await?;
-        out.extend(readable::<MessageRecord>(page.items));
-        match page.cursor {
+        let (page, next) =
+            thanotopolis_store::query_records::<MessageRecord>(store, &query.clone().after(cursor))
+                .await?;
+        out.extend(page);
+        match next {
             Some(c) if out.len() < want => cursor = Some(c),
             next => return Ok((out, next)),
         }

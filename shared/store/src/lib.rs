@@ -24,14 +24,16 @@ pub mod schema;
 mod sqlite;
 mod types;
 
-pub use decode::{from_item, readable};
+pub use decode::{from_item, readable, records};
 pub use dynamo::DynamoStore;
 pub use error::{StoreError, StoreResult};
 pub use limits::{item_size, MAX_ITEM_BYTES, MAX_NESTING, MAX_TRANSACTION_WRITES};
 pub use schema::{IndexSchema, TableSchema};
 #[cfg(feature = "embedded")]
 pub use sqlite::SqliteStore;
-pub use types::{Condition, Index, Item, Key, Page, Query, SortCondition, Update, Write};
+pub use types::{
+    Condition, Index, Item, Key, Page, Query, SortCondition, Stored, StoredPage, Update, Write,
+};
 
 use async_trait::async_trait;
 
@@ -50,6 +52,17 @@ pub async fn get_record<T: for<'de> serde::Deserialize<'de>>(
     key: &Key,
 ) -> StoreResult<Option<T>> {
     store.get(key).await?.map(from_item).transpose()
+}
+
+/// One page of a query read as records (items no record can be read from are skipped and
+/// logged, as [`readable`]), and the cursor to the next. Where the backend keeps items as
+/// text, each record is read straight from it, with no JSON value in between.
+pub async fn query_records<T: for<'de> serde::Deserialize<'de>>(
+    store: &dyn Store,
+    query: &Query,
+) -> StoreResult<(Vec<T>, Option<String>)> {
+    let page = store.query_stored(query).await?;
+    Ok((records(page.items), page.cursor))
 }
 
 /// Every item a query matches, reading page after page.
@@ -145,6 +158,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()>;
     /// One page of items under a partition key, ordered by sort key.
     async fn query(&self, query: &Query) -> StoreResult<Page>;
+    /// [`Store::query`] for reads that turn every item into a record ([`query_records`]): a
+    /// backend that keeps items as JSON text answers the text.
+    async fn query_stored(&self, query: &Query) -> StoreResult<StoredPage> {
+        let page = self.query(query).await?;
+        Ok(StoredPage {
+            items: page.items.into_iter().map(Stored::Item).collect(),
+            cursor: page.cursor,
+        })
+    }
     /// Number of live items a query matches (limit and cursor are ignored).
     async fn count(&self, query: &Query) -> StoreResult<u64>;
     /// Applies up to [`MAX_TRANSACTION_WRITES`] writes all or nothing. Like DynamoDB, both

@@ -7,7 +7,7 @@ use crate::conflicts::{retrying, InFlight};
 use crate::limits::{check_size, check_transaction, is_expired, now_epoch};
 use crate::{
     cursor, Condition, Index, Item, Key, Page, Query, SortCondition, Store, StoreError,
-    StoreResult, TableSchema, Update, Write, VERSION_ATTRIBUTE,
+    StoreResult, Stored, StoredPage, TableSchema, Update, Write, VERSION_ATTRIBUTE,
 };
 use async_trait::async_trait;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
@@ -62,6 +62,8 @@ impl SqliteStore {
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql_error)?;
+        // Every read and write runs a prepared statement; queries come in a few dozen shapes.
+        conn.set_prepared_statement_cache_capacity(64);
         let t = format!("\"{table}\"");
         conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (
@@ -134,14 +136,25 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
 
 impl Inner {
     fn read(&self, conn: &Connection, key: &Key, now: i64) -> StoreResult<Option<Item>> {
-        let body: Option<String> = conn
-            .query_row(
-                &format!("SELECT body FROM {} WHERE pk = ?1 AND sk = ?2", self.table),
-                [&key.pk, key.sk.as_deref().unwrap_or("")],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(sql_error)?;
+        self.live(self.read_body(conn, key)?, now)
+    }
+
+    /// The stored text at `key`, expired or not. Reads that hold the connection's lock take
+    /// only the text; parsing it waits until the lock is released.
+    fn read_body(&self, conn: &Connection, key: &Key) -> StoreResult<Option<String>> {
+        conn.prepare_cached(&format!(
+            "SELECT body FROM {} WHERE pk = ?1 AND sk = ?2",
+            self.table
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_row([&key.pk, key.sk.as_deref().unwrap_or("")], |row| row.get(0))
+                .optional()
+        })
+        .map_err(sql_error)
+    }
+
+    /// The item a stored text holds, unless it has expired.
+    fn live(&self, body: Option<String>, now: i64) -> StoreResult<Option<Item>> {
         body.map(|b| parse_body(&b))
             .transpose()
             .map(|item| item.filter(|i| !is_expired(i, self.schema.ttl_attribute, now)))
@@ -160,13 +173,13 @@ impl Inner {
                 p.as_str()
             }
         };
-        conn.execute(
-            &format!(
-                "INSERT OR REPLACE INTO {} (pk, sk, x1pk, x1sk, x2pk, x2sk, ttl, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                self.table
-            ),
-            rusqlite::params![
+        conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO {} (pk, sk, x1pk, x1sk, x2pk, x2sk, ttl, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            self.table
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(rusqlite::params![
                 key.pk,
                 key.sk.as_deref().unwrap_or(""),
                 index_col(0, false),
@@ -175,17 +188,18 @@ impl Inner {
                 index_col(1, true),
                 item.get(self.schema.ttl_attribute).and_then(Value::as_f64),
                 Value::Object(item.clone()).to_string(),
-            ],
-        )
+            ])
+        })
         .map_err(sql_error)?;
         Ok(())
     }
 
     fn remove(&self, conn: &Connection, key: &Key) -> StoreResult<()> {
-        conn.execute(
-            &format!("DELETE FROM {} WHERE pk = ?1 AND sk = ?2", self.table),
-            [&key.pk, key.sk.as_deref().unwrap_or("")],
-        )
+        conn.prepare_cached(&format!(
+            "DELETE FROM {} WHERE pk = ?1 AND sk = ?2",
+            self.table
+        ))
+        .and_then(|mut stmt| stmt.execute([&key.pk, key.sk.as_deref().unwrap_or("")]))
         .map_err(sql_error)?;
         Ok(())
     }
@@ -419,8 +433,10 @@ impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
         self.inner.schema.check_key(key)?;
         let key = key.clone();
-        self.run(move |inner, conn| inner.read(conn, &key, now_epoch()))
-            .await
+        let body = self
+            .run(move |inner, conn| inner.read_body(conn, &key))
+            .await?;
+        self.inner.live(body, now_epoch())
     }
 
     async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
@@ -430,15 +446,19 @@ impl Store for SqliteStore {
         for k in &keys {
             self.inner.schema.check_key(k)?;
         }
-        self.run(move |inner, conn| {
-            let now = now_epoch();
-            let mut out = Vec::with_capacity(keys.len());
-            for k in &keys {
-                out.extend(inner.read(conn, k, now)?);
-            }
-            Ok(out)
-        })
-        .await
+        let bodies = self
+            .run(move |inner, conn| {
+                keys.iter()
+                    .map(|k| inner.read_body(conn, k))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .await?;
+        let now = now_epoch();
+        let mut out = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            out.extend(self.inner.live(body, now)?);
+        }
+        Ok(out)
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> StoreResult<()> {
@@ -474,42 +494,32 @@ impl Store for SqliteStore {
     }
 
     async fn query(&self, query: &Query) -> StoreResult<Page> {
-        let q = query.clone();
-        self.run(move |inner, conn| {
-            let (sql, args) = inner.query_sql(&q, false)?;
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-            let bodies = stmt
-                .query_map(params_from_iter(args.iter()), |row| row.get::<_, String>(0))
-                .map_err(sql_error)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error)?;
-            let mut items = bodies
-                .iter()
-                .map(|b| parse_body(b))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let mut cursor = None;
-            if let Some(limit) = q.limit {
-                if items.len() > limit as usize {
-                    items.truncate(limit as usize);
-                    cursor = items.last().map(|last| {
-                        cursor::encode(&cursor::position_of(inner.schema, q.index, last))
-                    });
-                }
-            }
-            Ok(Page { items, cursor })
+        let (bodies, cursor) = self.query_bodies(query).await?;
+        let items = bodies
+            .iter()
+            .map(|b| parse_body(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, cursor })
+    }
+
+    async fn query_stored(&self, query: &Query) -> StoreResult<StoredPage> {
+        let (bodies, cursor) = self.query_bodies(query).await?;
+        Ok(StoredPage {
+            items: bodies.into_iter().map(Stored::Text).collect(),
+            cursor,
         })
-        .await
     }
 
     async fn count(&self, query: &Query) -> StoreResult<u64> {
         let q = query.clone();
         self.run(move |inner, conn| {
             let (sql, args) = inner.query_sql(&q, true)?;
-            conn.query_row(&sql, params_from_iter(args.iter()), |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(sql_error)
+            conn.prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_row(params_from_iter(args.iter()), |row| row.get::<_, i64>(0))
+                })
+                .map(|n| n as u64)
+                .map_err(sql_error)
         })
         .await
     }
@@ -543,6 +553,37 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// One page of a query as the items' stored text, and the cursor past its last item when
+    /// more follow (only that item is parsed here).
+    async fn query_bodies(&self, query: &Query) -> StoreResult<(Vec<String>, Option<String>)> {
+        let q = query.clone();
+        self.run(move |inner, conn| {
+            let (sql, args) = inner.query_sql(&q, false)?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+            let mut bodies = stmt
+                .query_map(params_from_iter(args.iter()), |row| row.get::<_, String>(0))
+                .map_err(sql_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error)?;
+            let mut cursor = None;
+            if let Some(limit) = q.limit {
+                if bodies.len() > limit as usize {
+                    bodies.truncate(limit as usize);
+                    if let Some(last) = bodies.last() {
+                        let last = parse_body(last)?;
+                        cursor = Some(cursor::encode(&cursor::position_of(
+                            inner.schema,
+                            q.index,
+                            &last,
+                        )));
+                    }
+                }
+            }
+            Ok((bodies, cursor))
+        })
+        .await
+    }
+
     /// One conditional write in its own transaction; returns the item as written (None after a
     /// delete).
     async fn write_one(&self, write: Write) -> StoreResult<Option<Item>> {

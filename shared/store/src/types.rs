@@ -199,3 +199,18 @@ pub struct Page {
     pub items: Vec<Item>,
     pub cursor: Option<String>,
 }
+
+/// An item as [`crate::Store::query_stored`] answers it: the JSON text the backend keeps (the
+/// embedded store), which a typed read deserializes straight into its record, or the item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stored {
+    Text(String),
+    Item(Item),
+}
+
+/// One page of [`crate::Store::query_stored`] results, as [`Page`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredPage {
+    pub items: Vec<Stored>,
+    pub cursor: Option<String>,
+}
