@@ -95,8 +95,9 @@ async fn authenticate(
     };
     // The hash is always checked, so every answer costs the same time; an inactive account or
     // organization answers the same whether or not the password was right (no oracle).
+    let password: String = password.chars().take(256).collect();
     let genuine = password::verify(
-        password.chars().take(256).collect(),
+        password.clone(),
         found.as_ref().map(|(_, u, _)| u.hashed_password.clone()),
     )
     .await?;
@@ -117,6 +118,13 @@ async fn authenticate(
     }
     if !genuine {
         return Err(ApiError::unauthorized("Invalid credentials"));
+    }
+    if password::is_bcrypt(&user.hashed_password) {
+        // An account imported from the old backend: from now on it has an argon2id hash. A
+        // failure leaves the bcrypt hash (checked again next time) and does not fail the login.
+        if let Err(e) = accounts::upgrade_password_hash(store, &scope, &user, password).await {
+            tracing::warn!(user_id = %user.id, error = %e, "bcrypt hash not replaced");
+        }
     }
     Ok((scope, user, tenant))
 }

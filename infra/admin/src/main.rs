@@ -5,6 +5,7 @@
 //! ```text
 //! thanotopolis-admin set-role --user-id 3f0c… --role super_admin
 //! thanotopolis-admin set-role --tenant acme --email ada@acme.org --role admin
+//! thanotopolis-admin import-postgres --url postgres://old@db.internal/thanotopolis --dry-run
 //! ```
 
 use anyhow::{bail, Context};
@@ -33,6 +34,20 @@ enum Command {
     /// Set a user's role (user, org_admin, admin, super_admin). This is how a deployment gets
     /// its first super_admin.
     SetRole(SetRole),
+    /// Import the old backend's PostgreSQL database: organizations, users (their bcrypt
+    /// passwords work, and become argon2id at first login), conversations with members,
+    /// agents and participants, messages. A second run imports nothing twice.
+    ImportPostgres(ImportPostgres),
+}
+
+#[derive(Args)]
+struct ImportPostgres {
+    /// The old database, e.g. postgres://user:password@host:5432/dbname (no TLS).
+    #[arg(long, env = "THANOTOPOLIS_IMPORT_POSTGRES_URL")]
+    url: String,
+    /// Report what would be imported, writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -55,6 +70,25 @@ struct SetRole {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::ImportPostgres(args) => {
+            let (client, connection) = tokio_postgres::connect(&args.url, tokio_postgres::NoTls)
+                .await
+                .context("cannot connect to the PostgreSQL database")?;
+            let connection = tokio::spawn(connection);
+            let stores = Stores::open(&cli.store.settings())
+                .await
+                .context("cannot open the store")?;
+            let report = thanotopolis_admin::import_postgres::run(
+                &client,
+                stores.main.as_ref(),
+                args.dry_run,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
+            .await?;
+            drop(client);
+            let _ = connection.await;
+            print!("{}", report.summary());
+        }
         Command::SetRole(args) => {
             let Some(role) = Role::parse(&args.role) else {
                 bail!(

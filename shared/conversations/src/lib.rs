@@ -12,6 +12,7 @@
 
 mod error;
 mod http;
+mod import;
 pub mod invitations;
 mod lifecycle;
 mod listing;
@@ -20,6 +21,7 @@ pub mod presence;
 mod records;
 
 pub use error::{ConversationError, ConversationResult};
+pub use import::{import_conversation, import_message, message_id};
 pub use lifecycle::{create, delete, NewConversation};
 pub use listing::{member_conversations, page, ListCursor};
 

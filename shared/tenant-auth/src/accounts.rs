@@ -1,7 +1,7 @@
 //! Creating, changing and deleting user accounts, with their uniqueness claims and the
 //! tenant's user counter kept in the same transaction.
 
-use crate::creation::{Claim, Creation};
+use crate::creation::{Claim, Creation, CreationError, Imported};
 use crate::records::Record;
 use crate::validate::{EmailAddress, Password};
 use crate::{keys, password, Role, TenantScope, UserRecord};
@@ -80,6 +80,62 @@ pub fn count_claim(creation: &mut Creation, scope: &TenantScope) {
     );
 }
 
+/// Imports an account of the old backend into its (already imported) organization, with its
+/// id, role, flags, timestamps and password hash (bcrypt: replaced at its first login), its
+/// claims, and one more on the organization's counter. With `dry_run`, only reads.
+pub async fn import(
+    store: &dyn Store,
+    scope: &TenantScope,
+    user: &UserRecord,
+    dry_run: bool,
+) -> AuthResult<Imported> {
+    if store.get(&keys::user(scope, user.id)).await?.is_some() {
+        return Ok(Imported::AlreadyThere);
+    }
+    let email = match EmailAddress::parse(&user.email) {
+        Ok(e) => e,
+        Err(e) => return Ok(Imported::Refused(format!("e-mail: {e}"))),
+    };
+    let email_taken = || Imported::Refused(format!("{} has another account here", user.email));
+    let username_taken =
+        || Imported::Refused(format!("username {:?} is taken here", user.username));
+    if dry_run {
+        let keys = [
+            keys::email_claim(scope, &email),
+            keys::username_claim(scope, &user.username),
+        ];
+        let claims = thanotopolis_store::by_key(&MAIN_TABLE, store.batch_get(&keys).await?);
+        return Ok(if claims.contains_key(&keys[0]) {
+            email_taken()
+        } else if claims.contains_key(&keys[1]) {
+            username_taken()
+        } else {
+            Imported::Created
+        });
+    }
+    let mut creation = Creation::new();
+    create(&mut creation, scope, user);
+    creation.claim(
+        Claim::ActiveTenant,
+        Write::Update {
+            key: keys::tenant(scope),
+            update: Update::new().add("user_count", 1),
+            condition: Some(Condition::Exists),
+        },
+    );
+    match creation.commit(store).await {
+        Ok(()) => Ok(Imported::Created),
+        Err(CreationError::Taken(Claim::Email)) => Ok(email_taken()),
+        Err(CreationError::Taken(Claim::Username)) => Ok(username_taken()),
+        Err(CreationError::Taken(Claim::ActiveTenant)) => {
+            Ok(Imported::Refused("its organization is not imported".into()))
+        }
+        Err(CreationError::Taken(_)) => Ok(Imported::AlreadyThere),
+        Err(CreationError::Conflict) => Err(StoreError::TransactionConflict.into()),
+        Err(CreationError::Store(e)) => Err(e.into()),
+    }
+}
+
 /// The user with this id in the scope's tenant.
 pub async fn load(
     store: &dyn Store,
@@ -128,6 +184,27 @@ pub async fn update(
     {
         Ok(item) => Ok(from_item(item)?),
         Err(StoreError::ConditionFailed) => Err(AuthError::UserNotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces an imported account's bcrypt hash with an argon2id hash of `password`, which has
+/// just been verified against it. Only if the stored hash is still that one: a concurrent
+/// login's rehash (or a password change) wins, and this one is dropped.
+pub async fn upgrade_password_hash(
+    store: &dyn Store,
+    scope: &TenantScope,
+    user: &UserRecord,
+    password: String,
+) -> AuthResult<()> {
+    let hash = password::hash(password).await?;
+    let update = Update::new().set("hashed_password", hash);
+    let current = Condition::Equals("hashed_password".into(), json!(user.hashed_password));
+    match store
+        .update(&keys::user(scope, user.id), update, Some(current))
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

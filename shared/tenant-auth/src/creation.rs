@@ -70,3 +70,13 @@ impl Creation {
         }
     }
 }
+
+/// What importing one record of the old backend did (or, in a dry run, would do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Imported {
+    Created,
+    /// Imported before: nothing was written.
+    AlreadyThere,
+    /// Cannot be imported, and why (the importer lists it; nothing was written).
+    Refused(String),
+}

@@ -75,6 +75,9 @@ pub async fn verify(password: String, stored: Option<String>) -> AuthResult<bool
     bounded(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| decoy_hash().to_string());
+        if is_bcrypt(&phc) {
+            return Ok(known && bcrypt::verify(&password, &phc).unwrap_or(false));
+        }
         let ok = match PasswordHash::new(&phc) {
             Ok(parsed) => Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -87,6 +90,14 @@ pub async fn verify(password: String, stored: Option<String>) -> AuthResult<bool
         Ok(known && ok)
     })
     .await
+}
+
+/// Whether a stored hash is the old backend's bcrypt (`$2a$`, `$2b$`, `$2y$`): [`verify`]
+/// checks it, and a login that succeeds with it replaces it with an argon2id hash.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
 }
 
 /// A hash of a random secret nobody knows, made once per process.

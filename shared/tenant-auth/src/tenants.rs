@@ -1,7 +1,7 @@
 //! Finding tenants from public input (subdomain, access code) and creating them. A tenant
 //! found here yields the [`TenantScope`] used to register or log in to it.
 
-use crate::creation::{Claim, Creation};
+use crate::creation::{Claim, Creation, CreationError, Imported};
 use crate::records::Record;
 use crate::validate::Subdomain;
 use crate::AuthResult;
@@ -11,7 +11,7 @@ use base64::Engine;
 use serde_json::json;
 use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
-use thanotopolis_store::{Condition, Item, Store, Write};
+use thanotopolis_store::{Condition, Item, Store, StoreError, Write};
 
 /// A new random access code: 8 random bytes, 11 URL-safe characters.
 pub fn new_access_code() -> String {
@@ -113,4 +113,59 @@ pub fn create(
             condition: Some(Condition::NotExists),
         },
     );
+}
+
+/// Imports an organization of the old backend with its id, access code and timestamps (and no
+/// users yet: [`crate::accounts::import`] counts them in). With `dry_run`, only reads.
+/// Returns the organization's scope, for importing what it owns (the operator vouches for the
+/// old database's ids).
+pub async fn import(
+    store: &dyn Store,
+    tenant: &TenantRecord,
+    dry_run: bool,
+) -> AuthResult<(Imported, TenantScope)> {
+    let scope = TenantScope::trusted(tenant.id);
+    import_as(store, &scope, tenant, dry_run)
+        .await
+        .map(|outcome| (outcome, scope))
+}
+
+async fn import_as(
+    store: &dyn Store,
+    scope: &TenantScope,
+    tenant: &TenantRecord,
+    dry_run: bool,
+) -> AuthResult<Imported> {
+    let scope = *scope;
+    if store.get(&keys::tenant(&scope)).await?.is_some() {
+        return Ok(Imported::AlreadyThere);
+    }
+    let subdomain = match Subdomain::parse(&tenant.subdomain) {
+        Ok(s) => s,
+        Err(e) => return Ok(Imported::Refused(format!("subdomain: {e}"))),
+    };
+    let taken = Imported::Refused(format!(
+        "subdomain {:?} belongs to another organization",
+        tenant.subdomain
+    ));
+    if dry_run {
+        let claim = store.get(&keys::subdomain_claim(&subdomain)).await?;
+        return Ok(if claim.is_some() {
+            taken
+        } else {
+            Imported::Created
+        });
+    }
+    let mut creation = Creation::new();
+    let mut fresh = tenant.clone();
+    fresh.user_count = 0;
+    fresh.conversation_count = 0;
+    create(&mut creation, &scope, &fresh, &subdomain);
+    match creation.commit(store).await {
+        Ok(()) => Ok(Imported::Created),
+        Err(CreationError::Taken(Claim::Subdomain)) => Ok(taken),
+        Err(CreationError::Taken(_)) => Ok(Imported::AlreadyThere),
+        Err(CreationError::Conflict) => Err(StoreError::TransactionConflict.into()),
+        Err(CreationError::Store(e)) => Err(e.into()),
+    }
 }
