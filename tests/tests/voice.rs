@@ -157,6 +157,13 @@ async fn live_streaming_gets_a_short_lived_token(backend: Backend) {
     ] {
         assert!(url.contains(p), "{p} in {url}");
     }
+    // Deepgram files the stream's usage under the organization and the user.
+    for tag in [
+        format!("tag=tenant%3A{}", org.id),
+        format!("tag=user%3A{}", org.admin.id),
+    ] {
+        assert!(url.contains(&tag), "{tag} in {url}");
+    }
     assert_eq!(
         app.post("/api/stt/token", None, json!({})).await.0,
         401,

@@ -187,8 +187,10 @@ impl Deepgram {
         .await
     }
 
-    /// The live-streaming URL (`wss://…/v1/listen?…`) for a language and model.
-    pub fn live_url(&self, language: Option<&str>, model: &str) -> String {
+    /// The live-streaming URL (`wss://…/v1/listen?…`) for a language and model, with a `tag`
+    /// per entry of `tags`: Deepgram files the stream's usage under them, which is how live
+    /// audio (which never passes through us) is metered per organization and user.
+    pub fn live_url(&self, language: Option<&str>, model: &str, tags: &[String]) -> String {
         let base = self.settings.base_url.trim_end_matches('/');
         let ws = base
             .replacen("https://", "wss://", 1)
@@ -211,6 +213,7 @@ impl Deepgram {
         if let Some(l) = language {
             params.push(("language", l.to_string()));
         }
+        params.extend(tags.iter().map(|t| ("tag", t.clone())));
         format!("{ws}/v1/listen?{}", query_string(&params))
     }
 }

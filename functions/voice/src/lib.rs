@@ -255,6 +255,15 @@ struct TokenRequest {
     model: Option<String>,
 }
 
+/// The tags a grant's live URL carries, so Deepgram's usage of the stream can be imported as
+/// the organization's (and the user's): `tenant:{id}` and `user:{id}`.
+pub fn live_tags(caller: &Caller) -> Vec<String> {
+    vec![
+        format!("tenant:{}", caller.scope().tenant_id()),
+        format!("user:{}", caller.user_id()),
+    ]
+}
+
 /// `POST /api/stt/token`: a short-lived Deepgram token and the live URL for the chosen
 /// language. The browser opens `new WebSocket(url, ["bearer", access_token])` and sends
 /// 16 kHz mono linear16 audio; transcripts come back from Deepgram directly.
@@ -266,7 +275,7 @@ struct TokenRequest {
     ))]
 async fn token(
     Extension(speech): Extension<Speech>,
-    _caller: Caller,
+    caller: Caller,
     body: bytes::Bytes,
 ) -> ApiResult<Json<Value>> {
     let deepgram = speech.0.ok_or_else(unavailable)?;
@@ -291,7 +300,7 @@ async fn token(
     Ok(Json(json!({
         "access_token": access_token,
         "expires_in": grant["expires_in"],
-        "url": deepgram.live_url(language.as_deref(), &model),
+        "url": deepgram.live_url(language.as_deref(), &model, &live_tags(&caller)),
         "protocols": ["bearer", access_token],
         "language": language.unwrap_or_else(|| "auto".into()),
         "model": model,

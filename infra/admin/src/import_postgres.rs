@@ -19,6 +19,7 @@ use thanotopolis_tenant_auth::validate::EmailAddress;
 use thanotopolis_tenant_auth::{
     accounts, format_rfc3339, tenants, Role, TenantRecord, TenantScope, UserRecord,
 };
+use thanotopolis_usage::UsageRecord;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
@@ -29,6 +30,8 @@ pub struct Report {
     pub tables: Vec<TableReport>,
     /// Rows not imported, with why.
     pub refused: Vec<RefusedRow>,
+    /// Days whose all-organization usage figures were recomputed for imported usage.
+    pub days_rolled_up: usize,
     /// Tables this version does not import: name, rows, why.
     pub skipped: Vec<(&'static str, i64, &'static str)>,
     pub dry_run: bool,
@@ -99,6 +102,12 @@ impl Report {
         }
         if self.tables.iter().all(|t| t.imported == 0) {
             out += "nothing new to import: every importable row is already in the store\n";
+        }
+        if self.days_rolled_up > 0 && !self.dry_run {
+            out += &format!(
+                "all-organization usage figures recomputed for {} days\n",
+                self.days_rolled_up
+            );
         }
         for (table, rows, why) in &self.skipped {
             out += &format!("{table}: {rows} rows not imported ({why})\n");
@@ -384,13 +393,71 @@ pub async fn run(
     }
     progress.finish();
 
+    // Usage records, into their organizations' records and aggregates; then the all-tenant
+    // figures of the days they fall on are recomputed, as the scheduled rollup does for today.
+    let rows = select(pg, "usage_records", "SELECT id, tenant_id, user_id, conversation_id, usage_type, amount::float8 AS amount, cost_cents, service_provider, model_name, additional_data, created_at FROM usage_records ORDER BY created_at, id").await?;
+    report.start("usage_records", rows.len());
+    let progress = bar("usage_records", rows.len());
+    let mut days = std::collections::BTreeSet::new();
+    for row in &rows {
+        let id: Uuid = row.try_get("id")?;
+        let tenant_id: Uuid = row.try_get("tenant_id")?;
+        let outcome = match orgs.get(&tenant_id) {
+            None => Imported::Refused("its organization is not imported".into()),
+            Some(scope) => {
+                let created = row
+                    .try_get::<_, Option<OffsetDateTime>>("created_at")?
+                    .unwrap_or_else(OffsetDateTime::now_utc)
+                    .to_offset(time::UtcOffset::UTC);
+                let record = UsageRecord {
+                    id,
+                    tenant_id,
+                    user_id: row.try_get("user_id")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    usage_type: row.try_get("usage_type")?,
+                    amount: row.try_get("amount")?,
+                    service_provider: row
+                        .try_get::<_, Option<String>>("service_provider")?
+                        .unwrap_or_else(|| "unknown".into()),
+                    model_name: row.try_get("model_name")?,
+                    cost_total: row
+                        .try_get::<_, Option<i32>>("cost_cents")?
+                        .map(|cents| f64::from(cents) / 100.0),
+                    additional_data: row
+                        .try_get::<_, Option<Value>>("additional_data")?
+                        .unwrap_or_else(|| Value::Object(Default::default())),
+                    created_at: format_rfc3339(created),
+                };
+                let outcome =
+                    thanotopolis_usage::import_record(store, scope, &record, dry_run).await?;
+                if outcome == Imported::Created {
+                    days.insert(created.date());
+                }
+                outcome
+            }
+        };
+        report.count(id, outcome);
+        progress.inc(1);
+    }
+    progress.finish();
+    if !dry_run {
+        // Each run covers a day and the one before it.
+        let mut covered = None;
+        for day in days.iter().rev() {
+            if covered != Some(*day) {
+                thanotopolis_usage::rollup::roll_up(store, *day).await?;
+                covered = day.previous_day();
+            }
+        }
+    }
+    report.days_rolled_up = days.len();
+
     for (table, why) in [
         ("refresh_tokens", "users log in again"),
         (
             "agents",
             "not yet: only their attachments to conversations, by type",
         ),
-        ("usage_records", "not yet"),
     ] {
         let sql = format!("SELECT count(*) FROM {table}");
         let rows: i64 = select(pg, table, &sql).await?[0].try_get(0)?;

@@ -76,7 +76,7 @@ async fn sample(pg: &Client) -> Old {
             ada,
             ada_email.as_str(),
             "ada",
-            "org_admin",
+            "admin",
             "Ada",
             "2025-01-03 00:00:00+00",
         ),
@@ -121,7 +121,12 @@ async fn sample(pg: &Client) -> Old {
            ('{}', '{conversation}', NULL, 'Tomorrow at ten suits everyone.', 'MODERATOR',
               '{{\"agent_type\": \"MODERATOR\", \"message_type\": \"agent\", \"sender_type\": \"agent\"}}', '2025-05-01 10:00:01+00'),
            ('{}', '{conversation}', '{bob}', 'Thank you.', NULL, NULL, '2025-05-01 10:00:02+00'),
-           ('{orphan_message}', '{}', '{bob}', 'lost', NULL, NULL, '2025-05-01 11:00:00+00');",
+           ('{orphan_message}', '{}', '{bob}', 'lost', NULL, NULL, '2025-05-01 11:00:00+00');
+         INSERT INTO usage_records (id, tenant_id, user_id, usage_type, amount, cost_cents, service_provider, model_name, additional_data, created_at) VALUES
+           ('{}', '{tenant}', '{ada}', 'tokens', 1234, 5, 'openai', 'gpt-4o-mini', '{{}}', '2025-05-01 10:00:01+00'),
+           ('{}', '{tenant}', '{bob}', 'stt_words', 42.5, NULL, 'deepgram', 'nova-2', '{{\"duration_seconds\": 7}}', '2025-05-02 08:00:00+00');",
+        Uuid::new_v4(),
+        Uuid::new_v4(),
         Uuid::new_v4(),
         Uuid::new_v4(),
         Uuid::new_v4(),
@@ -186,6 +191,7 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     assert_eq!(counts(&report, "conversation_users"), (2, 0, 0));
     assert_eq!(counts(&report, "conversations"), (1, 0, 0));
     assert_eq!(counts(&report, "messages"), (3, 0, 1));
+    assert_eq!(counts(&report, "usage_records"), (2, 0, 0));
     let refused: Vec<_> = report.refused.iter().map(|r| (r.table, r.id)).collect();
     assert_eq!(
         refused,
@@ -217,7 +223,7 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
 
     let (status, me) = app.get("/api/auth/me", Some(token)).await;
     assert_eq!(status, 200);
-    assert_eq!(me["role"], "org_admin");
+    assert_eq!(me["role"], "admin");
     assert_eq!(me["first_name"], "Ada");
     let (_, list) = app.get("/api/conversations", Some(token)).await;
     assert_eq!(list[0]["id"], old.conversation.to_string(), "{list}");
@@ -263,6 +269,29 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     );
     assert_eq!(messages[0]["sender_name"], "Ada Old");
 
+    // Usage: in the organization's records and totals (and the all-organization figures).
+    let usage = "/api/admin/usage/stats?start_date=2025-05-01&end_date=2025-05-02";
+    let (status, stats) = app.get(usage, Some(token)).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (
+            &stats["total_tokens"],
+            &stats["total_stt_words"],
+            &stats["total_cost_cents"]
+        ),
+        (&json!(1234.0), &json!(42.5), &json!(5.0)),
+        "{stats}"
+    );
+
+    let all = thanotopolis_usage::global_totals(store, "2025-05-01", "2025-05-02")
+        .await
+        .unwrap();
+    assert_eq!(
+        (all.total_tokens, all.total_stt_words),
+        (1234.0, 42.5),
+        "the all-organization figures of those days are recomputed"
+    );
+
     // Bob, a member, sees it too.
     let (status, body) = login(&app, &old.bob, OLD_PASSWORD).await;
     assert_eq!(status, 200, "{body}");
@@ -278,8 +307,11 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     assert_eq!(counts(&again, "conversations"), (0, 1, 0));
     assert_eq!(counts(&again, "messages"), (0, 3, 1));
     assert!(again.summary().contains("nothing new to import"));
+    assert_eq!(counts(&again, "usage_records"), (0, 2, 0));
     let (_, list) = app.get("/api/conversations", Some(token)).await;
     assert_eq!(list[0]["message_count"], 3, "no message counted twice");
+    let (_, again) = app.get(usage, Some(token)).await;
+    assert_eq!(again["total_tokens"], 1234.0, "no use counted twice");
 }
 
 async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {

@@ -9,8 +9,8 @@ pub mod metrics;
 pub mod rollup;
 
 use serde_json::{json, Number, Value};
-use thanotopolis_store::StoreResult;
-use thanotopolis_store::{Condition, Store, Update, Write};
+use thanotopolis_store::{Condition, Store, StoreError, StoreResult, Update, Write};
+use thanotopolis_tenant_auth::creation::Imported;
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::{keys, TenantScope};
 use uuid::Uuid;
@@ -132,7 +132,6 @@ pub const AGGREGATE_SHARDS: u8 = 8;
 /// Concurrent uses that meet on a shard conflict; the store retries them, so none is lost.
 pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResult<()> {
     let at = thanotopolis_tenant_auth::now_rfc3339();
-    let day = at[..10].to_string();
     let record = UsageRecord {
         id: Uuid::new_v4(),
         tenant_id: event.tenant.tenant_id(),
@@ -146,36 +145,61 @@ pub async fn record_usage(store: &dyn Store, event: UsageEvent<'_>) -> StoreResu
         additional_data: event.details.clone(),
         created_at: at,
     };
+    store.transact(record_writes(event.tenant, &record)).await?;
+    Ok(())
+}
+
+/// The writes of a use: its record (if new) and one shard of its tenant's aggregate of its day.
+fn record_writes(scope: &TenantScope, record: &UsageRecord) -> Vec<Write> {
+    let day = record.created_at[..10].to_string();
     // The record's random id picks the shard: uniform, and nothing else to draw.
     let shard = (record.id.as_u128() % u128::from(AGGREGATE_SHARDS)) as u8;
-    let record = record.item(event.tenant);
-    let add = |update: Update| {
-        let mut u = update.add("count", 1);
-        u = match event.amount {
-            Some(amount) => u.add("amount", number(amount)),
-            None => u.add("unknown_count", 1),
-        };
-        if let Some(cost) = event.cost {
-            u = u.add("cost", number(cost));
-        }
-        u.set_if_absent("usage_type", event.usage_type)
-            .set_if_absent("day", day.clone())
+    let mut add = Update::new()
+        .set_if_absent("tenant_id", record.tenant_id.to_string())
+        .add("count", 1);
+    add = match record.amount {
+        Some(amount) => add.add("amount", number(amount)),
+        None => add.add("unknown_count", 1),
     };
-    let writes = vec![
+    if let Some(cost) = record.cost_total {
+        add = add.add("cost", number(cost));
+    }
+    let add = add
+        .set_if_absent("usage_type", record.usage_type.as_str())
+        .set_if_absent("day", day.clone());
+    vec![
         Write::Put {
-            item: record,
+            item: record.item(scope),
             condition: Some(Condition::NotExists),
         },
         Write::Update {
-            key: keys::tenant_usage_day(event.tenant, &day, event.usage_type, shard),
-            update: add(
-                Update::new().set_if_absent("tenant_id", event.tenant.tenant_id().to_string())
-            ),
+            key: keys::tenant_usage_day(scope, &day, &record.usage_type, shard),
+            update: add,
             condition: None,
         },
-    ];
-    store.transact(writes).await?;
-    Ok(())
+    ]
+}
+
+/// Imports a usage record of the old backend (its id and time kept) into its tenant's records
+/// and aggregates, once: a record already there is not counted again. The all-tenant figures
+/// of its day are the rollup's to recompute ([`rollup::roll_up`]). With `dry_run`, only reads.
+pub async fn import_record(
+    store: &dyn Store,
+    scope: &TenantScope,
+    record: &UsageRecord,
+    dry_run: bool,
+) -> StoreResult<Imported> {
+    if store.get(&record.key(scope)).await?.is_some() {
+        return Ok(Imported::AlreadyThere);
+    }
+    if dry_run {
+        return Ok(Imported::Created);
+    }
+    match store.transact(record_writes(scope, record)).await {
+        Ok(()) => Ok(Imported::Created),
+        Err(StoreError::TransactionCanceled { .. }) => Ok(Imported::AlreadyThere),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
