@@ -297,6 +297,11 @@ pub async fn run(
                 left_at: at(row, "left_at")?,
             });
     }
+    let colleagues: HashMap<(Uuid, String), Uuid> = users
+        .values()
+        .filter(|u| u.is_active)
+        .map(|u| ((u.tenant_id, u.email.clone()), u.id))
+        .collect();
     let rows = select(pg, "conversations", "SELECT id, tenant_id, title, description, status, created_by_user_id, created_at, updated_at FROM conversations ORDER BY created_at, id").await?;
     let mut conversations: HashMap<Uuid, TenantScope> = HashMap::new();
     let mut outcomes = Vec::new();
@@ -305,6 +310,25 @@ pub async fn run(
         let id: Uuid = row.try_get("id")?;
         let tenant_id: Uuid = row.try_get("tenant_id")?;
         let outcome = if let Some(scope) = orgs.get(&tenant_id) {
+            // The old backend left colleagues it invited by e-mail as mere participants (they
+            // could not get in): an address of an active account of the organization is a
+            // member here, as an invitation makes it today.
+            let mut joined = members.remove(&id).unwrap_or_default();
+            let mut invited = participants.remove(&id).unwrap_or_default();
+            invited.retain(|p| {
+                let colleague = (p.is_active && p.participant_type == "email")
+                    .then(|| colleagues.get(&(tenant_id, p.identifier.trim().to_lowercase())))
+                    .flatten();
+                match colleague {
+                    Some(user_id) => {
+                        if !joined.iter().any(|(member, _)| member == user_id) {
+                            joined.push((*user_id, p.joined_at.clone()));
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            });
             let conversation = ConversationRecord {
                 id,
                 tenant_id,
@@ -323,11 +347,10 @@ pub async fn run(
                 last_message_at: None,
                 members: Vec::new(),
                 agents: agents.remove(&id).unwrap_or_default(),
-                participants: participants.remove(&id).unwrap_or_default(),
+                participants: invited,
                 agents_used: Vec::new(),
                 summary: None,
             };
-            let joined = members.remove(&id).unwrap_or_default();
             thanotopolis_conversations::import_conversation(
                 store,
                 scope,

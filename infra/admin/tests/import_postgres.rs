@@ -43,6 +43,7 @@ struct Old {
     subdomain: String,
     ada: String,
     bob: String,
+    cleo: String,
     conversation: Uuid,
     orphan_message: Uuid,
     wizard: Uuid,
@@ -64,6 +65,8 @@ async fn sample(pg: &Client) -> Old {
     let (conversation, agent, orphan_message) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let ada_email = format!("ada@{subdomain}.example.org");
     let bob_email = format!("bob@{subdomain}.example.org");
+    let cleo_email = format!("cleo@{subdomain}.example.org");
+    let cleo = Uuid::new_v4();
     pg.execute(
         "INSERT INTO tenants (id, name, subdomain, access_code, full_name, address, is_active, created_at)
          VALUES ($1, 'Old Org', $2, 'oldcode-123', 'Old Funeral Home', '{\"city\": \"Lyon\"}', true, '2025-01-02 03:04:05+00')",
@@ -87,6 +90,14 @@ async fn sample(pg: &Client) -> Old {
             "user",
             "Bob",
             "2025-01-04 00:00:00+00",
+        ),
+        (
+            cleo,
+            cleo_email.as_str(),
+            "cleo",
+            "user",
+            "Cleo",
+            "2025-01-04 12:00:00+00",
         ),
         (
             wizard,
@@ -115,7 +126,8 @@ async fn sample(pg: &Client) -> Old {
          INSERT INTO conversation_agents (id, conversation_id, agent_id, configuration)
            VALUES ('{}', '{conversation}', '{agent}', '\"{{\\\"tone\\\": \\\"warm\\\"}}\"');
          INSERT INTO conversation_participants (id, conversation_id, participant_type, identifier, display_name)
-           VALUES ('{}', '{conversation}', 'email', 'carol@elsewhere.example.org', 'carol');
+           VALUES ('{}', '{conversation}', 'email', 'carol@elsewhere.example.org', 'carol'),
+                  ('{}', '{conversation}', 'email', 'Cleo@{subdomain}.example.org', 'Cleo');
          INSERT INTO messages (id, conversation_id, user_id, content, agent_type, additional_data, created_at) VALUES
            ('{}', '{conversation}', '{ada}', 'When can we meet?', NULL, NULL, '2025-05-01 10:00:00+00'),
            ('{}', '{conversation}', NULL, 'Tomorrow at ten suits everyone.', 'MODERATOR',
@@ -135,6 +147,7 @@ async fn sample(pg: &Client) -> Old {
         Uuid::new_v4(),
         Uuid::new_v4(),
         Uuid::new_v4(),
+        Uuid::new_v4(),
     ))
     .await
     .unwrap();
@@ -142,6 +155,7 @@ async fn sample(pg: &Client) -> Old {
         subdomain,
         ada: ada_email,
         bob: bob_email,
+        cleo: cleo_email,
         conversation,
         orphan_message,
         wizard,
@@ -187,7 +201,7 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
 
     let report = import(&pg, &app, false).await;
     assert_eq!(counts(&report, "tenants"), (1, 0, 0));
-    assert_eq!(counts(&report, "users"), (2, 0, 1), "{}", report.summary());
+    assert_eq!(counts(&report, "users"), (3, 0, 1), "{}", report.summary());
     assert_eq!(counts(&report, "conversation_users"), (2, 0, 0));
     assert_eq!(counts(&report, "conversations"), (1, 0, 0));
     assert_eq!(counts(&report, "messages"), (3, 0, 1));
@@ -234,13 +248,20 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     let (status, conversation) = app.get(&path, Some(token)).await;
     assert_eq!(status, 200, "{conversation}");
     assert_eq!(conversation["created_at"], "2025-05-01T09:00:00Z");
-    assert_eq!(conversation["users"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        conversation["users"].as_array().unwrap().len(),
+        3,
+        "Ada, Bob, and Cleo (invited by e-mail, an account here): {conversation}"
+    );
     assert_eq!(conversation["agents"][0]["agent_type"], "MODERATOR");
     assert_eq!(conversation["agents"][0]["configuration"]["tone"], "warm");
-    assert_eq!(
-        conversation["participants"][0]["identifier"],
-        "carol@elsewhere.example.org"
-    );
+    let invited: Vec<_> = conversation["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(invited, ["carol@elsewhere.example.org"], "Cleo is a member");
     let (status, messages) = app.get(&format!("{path}/messages"), Some(token)).await;
     assert_eq!(status, 200);
     let shown: Vec<_> = messages
@@ -300,10 +321,17 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
         .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 
+    let (status, body) = login(&app, &old.cleo, OLD_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app
+        .get(&format!("{path}/messages"), body["access_token"].as_str())
+        .await;
+    assert_eq!(status, 200, "an invited colleague reads the conversation");
+
     // A second run imports nothing twice, and says so.
     let again = import(&pg, &app, false).await;
     assert_eq!(counts(&again, "tenants"), (0, 1, 0));
-    assert_eq!(counts(&again, "users"), (0, 2, 1));
+    assert_eq!(counts(&again, "users"), (0, 3, 1));
     assert_eq!(counts(&again, "conversations"), (0, 1, 0));
     assert_eq!(counts(&again, "messages"), (0, 3, 1));
     assert!(again.summary().contains("nothing new to import"));
@@ -320,13 +348,13 @@ async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {
     let old = sample(&pg).await;
     let report = import(&pg, &app, true).await;
     assert_eq!(counts(&report, "tenants"), (1, 0, 0));
-    assert_eq!(counts(&report, "users"), (2, 0, 1));
+    assert_eq!(counts(&report, "users"), (3, 0, 1));
     assert_eq!(counts(&report, "messages"), (3, 0, 1));
     assert!(report.summary().contains("would import"));
     let (status, _) = login(&app, &old.ada, OLD_PASSWORD).await;
     assert_eq!(status, 401, "nothing was written");
     let report = import(&pg, &app, false).await;
-    assert_eq!(counts(&report, "users"), (2, 0, 1), "the real run does it");
+    assert_eq!(counts(&report, "users"), (3, 0, 1), "the real run does it");
 }
 
 on_both_backends!(
