@@ -1,11 +1,13 @@
 //! A local server speaking Deepgram's HTTP API for tests: pre-recorded `POST /v1/listen`
-//! (answers a fixed transcript with the duration of the script) and `POST /v1/auth/grant`.
+//! (answers a fixed transcript with the duration of the script), `POST /v1/auth/grant`, and
+//! the management API's `GET /v1/projects/{id}/requests` (the requests a test lists, paged).
 //! It records each request's query parameters so tests can check what the backend sent.
 
+use axum::extract::Path;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -19,18 +21,26 @@ pub type Seen = (String, HashMap<String, String>, usize);
 pub struct FakeDeepgram {
     pub settings: DeepgramSettings,
     requests: Arc<Mutex<Vec<Seen>>>,
+    listed: Arc<Mutex<Vec<Value>>>,
 }
 
 type Shared = (Arc<Mutex<Vec<Seen>>>, Option<u16>);
+/// The management API's state: what it saw, and the requests it lists.
+type Listed = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Vec<Value>>>);
 
 impl FakeDeepgram {
     /// `fail_with`: answer every request with this status.
     pub async fn start(fail_with: Option<u16>) -> FakeDeepgram {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let listed = Arc::new(Mutex::new(Vec::new()));
+        let management = Router::new()
+            .route("/v1/projects/{project}/requests", get(list_requests))
+            .with_state((requests.clone(), listed.clone()));
         let app = Router::new()
             .route("/v1/listen", post(listen))
             .route("/v1/auth/grant", post(grant))
-            .with_state((requests.clone(), fail_with));
+            .with_state((requests.clone(), fail_with))
+            .merge(management);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -44,7 +54,15 @@ impl FakeDeepgram {
                 language: "en-US".into(),
             },
             requests,
+            listed,
         }
+    }
+
+    /// What the management API lists as the project's requests from now on (Deepgram's
+    /// request shape: `request_id`, `created`, `response.details` with `duration`, `usd`,
+    /// `tags`...).
+    pub fn list(&self, requests: Vec<Value>) {
+        *self.listed.lock().expect("lock") = requests;
     }
 
     /// (path, query parameters, body length) of each request.
@@ -117,4 +135,25 @@ async fn grant(
     let ttl: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     Json(json!({ "access_token": "temporary-token", "expires_in": ttl["ttl_seconds"] }))
         .into_response()
+}
+
+async fn list_requests(
+    State((requests, listed)): State<Listed>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    requests
+        .lock()
+        .expect("lock")
+        .push((format!("/v1/projects/{project}/requests"), q.clone(), 0));
+    if let Some(r) = refuse(&headers, None) {
+        return r;
+    }
+    let number =
+        |name: &str, default: usize| q.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (limit, page) = (number("limit", 10).clamp(1, 1000), number("page", 0));
+    let all = listed.lock().expect("lock").clone();
+    let shown: Vec<Value> = all.into_iter().skip(page * limit).take(limit).collect();
+    Json(json!({ "page": page, "limit": limit, "requests": shown })).into_response()
 }

@@ -168,6 +168,7 @@ impl TestApp {
                 llm: options.llm,
                 agents: options.agents,
                 deepgram: options.deepgram,
+                live_stt: options.live_stt,
                 // Tests run scheduled tasks when they mean to ([`TestApp::run_scheduled`]).
                 schedule_every: None,
             },
@@ -392,6 +393,8 @@ pub struct TestOptions {
     /// Agent tools and time limits; the defaults have no web search.
     pub agents: thanotopolis_agent_runtime::AgentSettings,
     pub deepgram: Option<thanotopolis_fn_voice::DeepgramSettings>,
+    /// The Deepgram project the `stt-usage-import` task reads.
+    pub live_stt: Option<thanotopolis_usage::live_stt::DeepgramProject>,
     /// Wraps the opened stores before the gateway uses them ([`counting::Counting`]).
     pub wrap_stores: Option<std::sync::Arc<dyn Fn(Stores) -> Stores + Send + Sync>>,
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use thanotopolis_tenant_auth::Role;
 use thanotopolis_tests::deepgram::FakeDeepgram;
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions, TestUser};
+use thanotopolis_usage::live_stt::DeepgramProject;
 
 async fn app_with(backend: Backend, deepgram: Option<&FakeDeepgram>) -> TestApp {
     TestApp::spawn_with(
@@ -157,13 +158,9 @@ async fn live_streaming_gets_a_short_lived_token(backend: Backend) {
     ] {
         assert!(url.contains(p), "{p} in {url}");
     }
-    // Deepgram files the stream's usage under the organization and the user.
-    for tag in [
-        format!("tag=tenant%3A{}", org.id),
-        format!("tag=user%3A{}", org.admin.id),
-    ] {
-        assert!(url.contains(&tag), "{tag} in {url}");
-    }
+    // Deepgram files the stream's usage under the organization and the user, signed.
+    let tag = format!("tag=thanotopolis%3A{}%3A{}%3A", org.id, org.admin.id);
+    assert!(url.contains(&tag), "{tag} in {url}");
     assert_eq!(
         app.post("/api/stt/token", None, json!({})).await.0,
         401,
@@ -212,7 +209,116 @@ async fn missing_or_failing_deepgram_is_said_plainly(backend: Backend) {
     assert_eq!(status, 422);
 }
 
+/// A request as Deepgram's management API lists it.
+fn deepgram_request(id: &str, tags: &[&str], seconds: f64) -> Value {
+    json!({
+        "request_id": id,
+        "project_uuid": "proj-1",
+        "created": thanotopolis_tenant_auth::now_rfc3339(),
+        "path": "/v1/listen?model=nova-2",
+        "api_key_id": "key-1",
+        "response": {
+            "code": 200,
+            "details": {
+                "usd": seconds / 60.0 * 0.0043, "duration": seconds, "total_audio": seconds,
+                "channels": 1, "streams": 1, "method": "streaming", "models": ["nova-2"],
+                "tags": tags,
+            }
+        }
+    })
+}
+
+/// Live streams go to Deepgram directly: their usage is imported from the project's
+/// management API by the signed tag of the grant, once per Deepgram request, and the
+/// statistics say when it was last imported (null before).
+async fn live_streams_are_metered_from_deepgram(backend: Backend) {
+    let deepgram = FakeDeepgram::start(None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            deepgram: Some(deepgram.settings.clone()),
+            live_stt: Some(DeepgramProject::new(
+                &deepgram.settings.base_url,
+                &deepgram.settings.api_key,
+                "proj-1",
+            )),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let admin = app.member_with_role(&org, Role::Admin).await;
+    let stats = async || {
+        let (status, stats) = app
+            .get("/api/admin/usage/stats?period=day", admin.token())
+            .await;
+        assert_eq!(status, 200, "{stats}");
+        stats
+    };
+    let before = stats().await;
+    assert_eq!(
+        before["live_stt_imported_at"],
+        Value::Null,
+        "never imported"
+    );
+
+    let (_, grant) = app
+        .post("/api/stt/token", org.admin.token(), json!({}))
+        .await;
+    let url = grant["url"].as_str().unwrap();
+    let tag = url
+        .split('&')
+        .find_map(|p| p.strip_prefix("tag="))
+        .expect("a tag in the live URL")
+        .replace("%3A", ":");
+    assert!(
+        tag.contains(&org.id) && tag.contains(&org.admin.id),
+        "{tag}"
+    );
+    // Another organization's id in our tag's shape, without its signature, is not ours.
+    let forged = format!(
+        "thanotopolis:{}:{}:AAAAAAAAAAAAAAAAAAAAAA",
+        uuid::Uuid::new_v4(),
+        org.admin.id
+    );
+    deepgram.list(vec![
+        deepgram_request("req-live", &[&tag], 30.5),
+        deepgram_request("req-forged", &[&forged], 99.0),
+        deepgram_request("req-untagged", &[], 12.0),
+    ]);
+
+    let report = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (
+            &report["requests"],
+            &report["imported"],
+            &report["not_ours"]
+        ),
+        (&json!(3), &json!(1), &json!(2)),
+        "{report}"
+    );
+    let after = stats().await;
+    assert_eq!(after["total_stt_seconds"], 30.5, "{after}");
+    assert!(after["live_stt_imported_at"].is_string(), "{after}");
+    let (path, query, _) = deepgram.requests().pop().unwrap();
+    assert_eq!(path, "/v1/projects/proj-1/requests");
+    assert!(
+        query.contains_key("start") && query.contains_key("end"),
+        "{query:?}"
+    );
+
+    // Runs overlap: a request seen again is not counted again.
+    let again = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (&again["imported"], &again["already"]),
+        (&json!(0), &json!(1)),
+        "{again}"
+    );
+    assert_eq!(stats().await["total_stt_seconds"], 30.5);
+}
+
 on_both_backends!(
+    live_streams_are_metered_from_deepgram,
     files_are_transcribed_with_the_contracts_parameters,
     live_streaming_gets_a_short_lived_token,
     missing_or_failing_deepgram_is_said_plainly,

@@ -1,5 +1,6 @@
 //! Work that runs on a clock, not on a request: the usage rollup (with the super_admin
-//! dashboard's snapshot) and the sockets' keep-alive.
+//! dashboard's snapshot), the sockets' keep-alive, and the import of live speech-to-text usage
+//! from Deepgram.
 //! Each EventBridge schedule in the template invokes this function with `{"task": NAME}`;
 //! `thanotopolis-local` runs the same tasks on its own timer and on demand
 //! (`POST /_scheduled/{task}` on its loopback management port).
@@ -22,6 +23,36 @@ pub struct Scheduled {
     /// How long a socket may go without a keep-alive ([`KEEP_ALIVE_EVERY`] in AWS; the local
     /// gateway scales it to its own idle limit).
     pub keep_alive_every: Duration,
+    /// The Deepgram project whose live-streaming usage is imported (`None`: not configured,
+    /// and the task says so).
+    pub live_stt: Option<thanotopolis_usage::live_stt::DeepgramProject>,
+}
+
+/// How a scheduled task fails.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Deepgram(String),
+}
+
+impl From<thanotopolis_usage::live_stt::LiveImportError> for TaskError {
+    fn from(e: thanotopolis_usage::live_stt::LiveImportError) -> Self {
+        match e {
+            thanotopolis_usage::live_stt::LiveImportError::Store(e) => TaskError::Store(e),
+            other => TaskError::Deepgram(other.to_string()),
+        }
+    }
+}
+
+impl From<TaskError> for thanotopolis_service::ApiError {
+    fn from(e: TaskError) -> Self {
+        match e {
+            TaskError::Store(e) => e.into(),
+            TaskError::Deepgram(message) => thanotopolis_service::ApiError::BadGateway(message),
+        }
+    }
 }
 
 /// A scheduled task.
@@ -32,16 +63,20 @@ pub enum Task {
     UsageRollup,
     /// Posts a keep-alive to sockets that would otherwise reach API Gateway's idle limit.
     KeepAlive,
+    /// Records the live speech-to-text streams Deepgram lists under our signed tags as their
+    /// organizations' `stt_seconds`, once per Deepgram request.
+    SttUsageImport,
 }
 
 impl Task {
-    pub const ALL: [Task; 2] = [Task::UsageRollup, Task::KeepAlive];
+    pub const ALL: [Task; 3] = [Task::UsageRollup, Task::KeepAlive, Task::SttUsageImport];
 
     /// The name schedules and the local management API use.
     pub fn name(self) -> &'static str {
         match self {
             Task::UsageRollup => "usage-rollup",
             Task::KeepAlive => "keep-alive",
+            Task::SttUsageImport => "stt-usage-import",
         }
     }
 
@@ -51,7 +86,7 @@ impl Task {
 }
 
 /// Runs `task` once and reports what it did.
-pub async fn run(state: &Scheduled, task: Task) -> StoreResult<Value> {
+pub async fn run(state: &Scheduled, task: Task) -> Result<Value, TaskError> {
     let started = std::time::Instant::now();
     let report = match task {
         Task::UsageRollup => {
@@ -66,6 +101,16 @@ pub async fn run(state: &Scheduled, task: Task) -> StoreResult<Value> {
         Task::KeepAlive => {
             json(keep_alive::run(&state.app, &state.poster, state.keep_alive_every).await?)?
         }
+        Task::SttUsageImport => match &state.live_stt {
+            Some(project) => {
+                let store = state.app.stores.main.as_ref();
+                let now = time::OffsetDateTime::now_utc();
+                json(thanotopolis_usage::live_stt::import(store, project, now).await?)?
+            }
+            None => serde_json::json!({
+                "skipped": "DEEPGRAM_API_KEY and DEEPGRAM_PROJECT_ID are not both set"
+            }),
+        },
     };
     tracing::info!(task = task.name(), elapsed_ms = started.elapsed().as_millis() as u64, report = %report, "scheduled task done");
     Ok(report)

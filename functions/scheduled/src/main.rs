@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
         app,
         poster,
         keep_alive_every: KEEP_ALIVE_EVERY,
+        live_stt: thanotopolis_usage::live_stt::DeepgramProject::from_env(),
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let name = event.payload["task"].as_str().unwrap_or_default();

@@ -255,13 +255,16 @@ struct TokenRequest {
     model: Option<String>,
 }
 
-/// The tags a grant's live URL carries, so Deepgram's usage of the stream can be imported as
-/// the organization's (and the user's): `tenant:{id}` and `user:{id}`.
-pub fn live_tags(caller: &Caller) -> Vec<String> {
-    vec![
-        format!("tenant:{}", caller.scope().tenant_id()),
-        format!("user:{}", caller.user_id()),
-    ]
+/// The tags a grant's live URL carries: one signed tag naming the organization and the user
+/// (keyed by the Deepgram API key, which the browser never sees), under which Deepgram files
+/// the stream's usage for the live-usage import to find.
+fn live_tags(deepgram: &Deepgram, caller: &Caller) -> Vec<String> {
+    let secret = deepgram.settings.api_key.as_bytes();
+    vec![thanotopolis_tenant_auth::usage_tags::tag(
+        secret,
+        &caller.scope(),
+        caller.user_id(),
+    )]
 }
 
 /// `POST /api/stt/token`: a short-lived Deepgram token and the live URL for the chosen
@@ -300,7 +303,7 @@ async fn token(
     Ok(Json(json!({
         "access_token": access_token,
         "expires_in": grant["expires_in"],
-        "url": deepgram.live_url(language.as_deref(), &model, &live_tags(&caller)),
+        "url": deepgram.live_url(language.as_deref(), &model, &live_tags(&deepgram, &caller)),
         "protocols": ["bearer", access_token],
         "language": language.unwrap_or_else(|| "auto".into()),
         "model": model,

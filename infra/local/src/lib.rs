@@ -60,6 +60,9 @@ pub struct GatewayConfig {
     /// How often the scheduled tasks run (the template's EventBridge schedules); `None` runs
     /// them only when asked (`POST /_scheduled/{task}` on the management port).
     pub schedule_every: Option<std::time::Duration>,
+    /// The Deepgram project whose live-streaming usage the `stt-usage-import` task imports
+    /// (`DEEPGRAM_API_KEY`, `DEEPGRAM_PROJECT_ID`); `None` skips it.
+    pub live_stt: Option<thanotopolis_usage::live_stt::DeepgramProject>,
 }
 
 /// A gateway serving in the background.
@@ -186,6 +189,7 @@ pub async fn start_on(
         app: app.clone(),
         poster: Poster::new(&sdk, management.clone()),
         keep_alive_every: keep_alive_every(limits.idle_timeout, config.schedule_every),
+        live_stt: config.live_stt,
     });
     let realtime =
         Arc::new(RealtimeState::new(app.clone(), &sdk, management, llm).with_agents(config.agents));

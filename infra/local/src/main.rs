@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
             llm: thanotopolis_llm::LlmSettings::from_env(),
             agents: thanotopolis_agent_runtime::AgentSettings::from_env(),
             deepgram: thanotopolis_fn_voice::DeepgramSettings::from_env(),
+            live_stt: thanotopolis_usage::live_stt::DeepgramProject::from_env(),
             schedule_every: (args.schedule_seconds > 0)
                 .then(|| std::time::Duration::from_secs(args.schedule_seconds)),
         },

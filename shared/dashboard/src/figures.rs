@@ -27,6 +27,9 @@ pub fn usage_stats(window: &Window, t: &UsageTotals) -> Value {
         // When the figures were true: now for organizations' live totals; for all
         // organizations, the last rollup (null before the first: zeros, not a measurement).
         "as_of": t.rolled_up_at,
+        // Live streams go to Deepgram directly; their usage is in the STT totals only as of
+        // this import (null: never imported, so the STT totals are file uploads only).
+        "live_stt_imported_at": t.live_stt_imported_at,
         "breakdown_by_service": t.breakdown_by_service,
     })
 }

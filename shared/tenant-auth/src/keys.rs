@@ -261,6 +261,11 @@ pub fn usage_rollup_mark() -> Key {
     Key::new(GLOBAL_USAGE, "ROLLUP")
 }
 
+/// Global: how far the import of live speech-to-text usage from Deepgram has got.
+pub fn live_stt_import_mark() -> Key {
+    Key::new(GLOBAL_USAGE, "DEEPGRAM")
+}
+
 /// Global partition of the super_admin dashboard's snapshot, composed by the scheduled rollup
 /// so a view reads O(1) requests, not one per organization.
 pub const DASHBOARD: &str = "DASHBOARD";

@@ -28,6 +28,7 @@ mod scope;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;
+pub mod usage_tags;
 pub mod validate;
 
 pub use caller::{active_users, Caller, TokenCaller};

@@ -5,6 +5,7 @@
 //! tenant aggregates by [`rollup`], off the request path. Stats read aggregates, so their cost
 //! does not grow with the number of records.
 
+pub mod live_stt;
 pub mod metrics;
 pub mod rollup;
 
@@ -249,6 +250,9 @@ pub struct UsageTotals {
     /// When these figures were true. For all-tenant totals, when [`rollup`] last recomputed
     /// them (`None`: never, so the zeros mean "not computed yet", not "no use").
     pub rolled_up_at: Option<String>,
+    /// When live speech-to-text usage was last imported from Deepgram (`None`: never, so live
+    /// streams are not in `total_stt_seconds` yet).
+    pub live_stt_imported_at: Option<String>,
 }
 
 impl UsageTotals {
@@ -263,6 +267,9 @@ impl UsageTotals {
         self.unknown_amount_count += other.unknown_amount_count;
         for (k, v) in other.breakdown_by_service {
             *self.breakdown_by_service.entry(k).or_default() += v;
+        }
+        if self.live_stt_imported_at.is_none() {
+            self.live_stt_imported_at = other.live_stt_imported_at;
         }
     }
 
@@ -310,7 +317,9 @@ pub async fn tenant_totals(
 ) -> StoreResult<UsageTotals> {
     let query = thanotopolis_store::Query::new(keys::tenant_partition(scope))
         .between(format!("USAGEDAY#{first}"), format!("USAGEDAY#{last}#~"));
-    sum(store, query).await
+    let mut totals = sum(store, query).await?;
+    totals.live_stt_imported_at = live_stt::last_import(store).await?;
+    Ok(totals)
 }
 
 /// Every tenant's totals for the days `first..=last`, as of the last [`rollup`]: one query
@@ -320,5 +329,6 @@ pub async fn global_totals(store: &dyn Store, first: &str, last: &str) -> StoreR
         .between(first.to_string(), format!("{last}#~"));
     let mut totals = sum(store, query).await?;
     totals.rolled_up_at = rollup::last_run(store).await?;
+    totals.live_stt_imported_at = live_stt::last_import(store).await?;
     Ok(totals)
 }

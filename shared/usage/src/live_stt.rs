@@ -1,0 +1,279 @@
+//! Live speech-to-text usage, imported from Deepgram. Live audio goes from the browser straight
+//! to Deepgram with a grant from `POST /api/stt/token`, so it never passes through us; each
+//! grant's URL carries a signed tag naming the organization and the user
+//! (`thanotopolis_tenant_auth::usage_tags`). A scheduled run reads the project's requests from
+//! Deepgram's management API (`GET /v1/projects/{id}/requests`) and records each tagged one as
+//! an `stt_seconds` use of its organization, exactly once: the record's id is derived from
+//! Deepgram's request id and its time is the request's, so a request seen again (runs overlap
+//! on purpose) finds its record and adds nothing.
+
+use crate::{import_record, UsageRecord, STT_SECONDS};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+use thanotopolis_store::{Store, StoreError};
+use thanotopolis_tenant_auth::creation::Imported;
+use thanotopolis_tenant_auth::{format_rfc3339, keys, usage_tags};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A Deepgram project's management API (`DEEPGRAM_API_KEY`, `DEEPGRAM_PROJECT_ID`,
+/// `DEEPGRAM_BASE_URL`).
+pub struct DeepgramProject {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    project_id: String,
+}
+
+impl std::fmt::Debug for DeepgramProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeepgramProject")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("project_id", &self.project_id)
+            .finish()
+    }
+}
+
+impl DeepgramProject {
+    /// The project the environment names; `None` unless both the key and the project id are
+    /// set (then live usage is not imported, and the figures say so).
+    pub fn from_env() -> Option<Self> {
+        let var = thanotopolis_service::config::env;
+        Some(Self::new(
+            &var("DEEPGRAM_BASE_URL").unwrap_or_else(|| "https://api.deepgram.com".into()),
+            &var("DEEPGRAM_API_KEY")?,
+            &var("DEEPGRAM_PROJECT_ID")?,
+        ))
+    }
+
+    pub fn new(base_url: &str, api_key: &str, project_id: &str) -> Self {
+        thanotopolis_service::aws::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client with timeouts builds");
+        DeepgramProject {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            project_id: project_id.to_string(),
+        }
+    }
+
+    /// One page of the project's requests between `start` and `end`.
+    async fn requests(
+        &self,
+        start: &str,
+        end: &str,
+        page: u32,
+    ) -> Result<Vec<DeepgramRequest>, LiveImportError> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/v1/projects/{}/requests", self.base_url, self.project_id),
+            &[
+                ("start", start),
+                ("end", end),
+                ("limit", &PAGE.to_string()),
+                ("page", &page.to_string()),
+                ("status", "succeeded"),
+            ],
+        )
+        .map_err(|e| LiveImportError::Deepgram(format!("bad base URL: {e}")))?;
+        let res = self
+            .http
+            .get(url)
+            .header("authorization", format!("Token {}", self.api_key))
+            .send()
+            .await
+            .map_err(|e| LiveImportError::Deepgram(e.without_url().to_string()))?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(LiveImportError::Deepgram(format!("answered {status}")));
+        }
+        let page: RequestsPage = res
+            .json()
+            .await
+            .map_err(|e| LiveImportError::Deepgram(format!("unreadable requests page: {e}")))?;
+        Ok(page.requests)
+    }
+}
+
+/// Requests per page (Deepgram's maximum).
+const PAGE: u32 = 1000;
+/// Pages read per run at most; the next run goes on from where this one stopped.
+const MAX_PAGES: u32 = 50;
+/// How far back a run looks before the end of the previous one: Deepgram lists a stream once
+/// it has ended, so a request can appear after a run covered its start.
+const OVERLAP: time::Duration = time::Duration::hours(3);
+/// How far back the first run looks.
+const FIRST_WINDOW: time::Duration = time::Duration::days(7);
+
+#[derive(Deserialize)]
+struct RequestsPage {
+    #[serde(default)]
+    requests: Vec<DeepgramRequest>,
+}
+
+#[derive(Deserialize)]
+struct DeepgramRequest {
+    request_id: String,
+    created: String,
+    #[serde(default)]
+    response: Option<DeepgramResponse>,
+}
+
+#[derive(Deserialize)]
+struct DeepgramResponse {
+    #[serde(default)]
+    details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    duration: Option<f64>,
+    usd: Option<f64>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    models: Vec<String>,
+    method: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveImportError {
+    #[error("Deepgram's management API: {0}")]
+    Deepgram(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a run did.
+#[derive(Debug, Default, PartialEq, serde::Serialize)]
+pub struct LiveImportReport {
+    /// Requests Deepgram listed in the window.
+    pub requests: usize,
+    /// Recorded as uses now.
+    pub imported: usize,
+    /// Recorded by an earlier run.
+    pub already: usize,
+    /// Without a tag of ours (file transcriptions, which we meter as they pass through us, or
+    /// other users of the project), or with one that does not verify.
+    pub not_ours: usize,
+    pub since: String,
+    pub through: String,
+}
+
+/// Imports the tagged requests Deepgram lists since the last run (with an overlap), then moves
+/// the mark that says when live usage was last imported.
+pub async fn import(
+    store: &dyn Store,
+    project: &DeepgramProject,
+    now: OffsetDateTime,
+) -> Result<LiveImportReport, LiveImportError> {
+    let mark = keys::live_stt_import_mark();
+    let previous = store
+        .get(&mark)
+        .await?
+        .and_then(|m| m.get("through").and_then(Value::as_str).map(str::to_string))
+        .and_then(|t| {
+            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+        });
+    let since = previous.map_or(now - FIRST_WINDOW, |t| t - OVERLAP);
+    let mut report = LiveImportReport {
+        since: deepgram_time(since),
+        through: deepgram_time(now),
+        ..LiveImportReport::default()
+    };
+    let secret = project.api_key.as_bytes();
+    let mut complete = false;
+    for page in 0..MAX_PAGES {
+        let requests = project
+            .requests(&report.since, &report.through, page)
+            .await?;
+        let last_page = requests.len() < PAGE as usize;
+        report.requests += requests.len();
+        for request in requests {
+            let details = request.response.and_then(|r| r.details);
+            let Some(details) = details else {
+                report.not_ours += 1;
+                continue;
+            };
+            let Some((scope, user_id)) = details
+                .tags
+                .iter()
+                .find_map(|t| usage_tags::verify(secret, t))
+            else {
+                report.not_ours += 1;
+                continue;
+            };
+            let Ok(created) = OffsetDateTime::parse(
+                &request.created,
+                &time::format_description::well_known::Rfc3339,
+            ) else {
+                report.not_ours += 1;
+                continue;
+            };
+            let record = UsageRecord {
+                id: Uuid::new_v5(&REQUEST_IDS, request.request_id.as_bytes()),
+                tenant_id: scope.tenant_id(),
+                user_id: Some(user_id),
+                conversation_id: None,
+                usage_type: STT_SECONDS.into(),
+                amount: details.duration,
+                service_provider: "deepgram".into(),
+                model_name: details.models.first().cloned(),
+                cost_total: details.usd,
+                additional_data: json!({
+                    "deepgram_request_id": request.request_id,
+                    "method": details.method,
+                    "live": true,
+                }),
+                created_at: format_rfc3339(created.to_offset(time::UtcOffset::UTC)),
+            };
+            match import_record(store, &scope, &record, false).await? {
+                Imported::Created => report.imported += 1,
+                _ => report.already += 1,
+            }
+        }
+        if last_page {
+            complete = true;
+            break;
+        }
+    }
+    // An incomplete window (more pages than a run reads) is not marked done: the next run
+    // starts from the same place, and what this one recorded is found again.
+    if complete {
+        let item = thanotopolis_store::item(json!({
+            "pk": mark.pk, "sk": mark.sk,
+            "through": format_rfc3339(now), "imported_at": format_rfc3339(now),
+        }));
+        store.put(item, None).await?;
+    }
+    Ok(report)
+}
+
+/// When live usage was last imported from Deepgram; `None` before the first complete run.
+pub async fn last_import(store: &dyn Store) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .get(&keys::live_stt_import_mark())
+        .await?
+        .and_then(|m| {
+            m.get("imported_at")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }))
+}
+
+/// Namespace of the usage-record ids derived from Deepgram request ids.
+const REQUEST_IDS: Uuid = Uuid::from_u128(0x8d2e_41b7_5c3a_4f09_b6e1_27c4_9a0d_f351);
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00`, a form Deepgram's `start`/`end` accept.
+fn deepgram_time(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("a UTC time formats")
+}
