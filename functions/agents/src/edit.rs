@@ -7,10 +7,9 @@ use thanotopolis_agents::{self as agents, AgentError, AgentRecord};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::{Condition, StoreError, Write};
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{keys, policy, Caller};
+use thanotopolis_tenant_auth::{policy, Caller};
 use uuid::Uuid;
 
 use crate::MAX_SYSTEM_PROMPT;
@@ -25,14 +24,6 @@ pub(crate) struct CreateAgent {
     configuration_template: Option<Value>,
     capabilities: Option<Vec<String>>,
     system_prompt: Option<String>,
-}
-
-/// Upper-case code: a letter, then letters, digits or `_`, at most 64.
-fn valid_agent_type(t: &str) -> bool {
-    (2..=64).contains(&t.len())
-        && t.starts_with(|c: char| c.is_ascii_uppercase())
-        && t.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn check_capabilities(v: &mut Validator, caps: &[String]) {
@@ -61,7 +52,7 @@ pub(crate) async fn create(
     }
     let mut v = Validator::new();
     let agent_type = body.agent_type.trim().to_string();
-    if !valid_agent_type(&agent_type) {
+    if !agents::valid_agent_type(&agent_type) {
         v.reject(
             "agent_type",
             "Use 2-64 upper-case letters, digits and '_', starting with a letter",
@@ -86,17 +77,10 @@ pub(crate) async fn create(
     else {
         unreachable!("Validator::finish fails when any field is invalid")
     };
-    if agents::catalog().iter().any(|a| a.agent_type == agent_type) {
-        return Err(ApiError::bad_request("Agent type already exists"));
-    }
     let agent = AgentRecord {
         id: uuid::Uuid::new_v4(),
-        system_prompt: prompt.unwrap_or_else(|| {
-            format!(
-                "You are {name}. {} Answer the user's question helpfully and concisely.",
-                description.clone().unwrap_or_default()
-            )
-        }),
+        system_prompt: prompt
+            .unwrap_or_else(|| agents::default_prompt(&name, description.as_deref())),
         agent_type: agent_type.clone(),
         name,
         description,
@@ -115,38 +99,8 @@ pub(crate) async fn create(
     let home = agent
         .home(&caller)
         .expect("the creator may write its own agent");
-    // Types are unique per organization: a proprietary agent's own item (keyed by its type in
-    // the tenant's partition) is its claim, so another organization's private types are
-    // neither revealed nor blocked. Free agents are everyone's: their types are claimed
-    // globally, and no organization may take one.
-    let free_claim = keys::agent_type_claim(&agent_type);
-    let claim = if agent.is_free_agent {
-        let mut claim = thanotopolis_store::schema::MAIN_TABLE.key_item(&free_claim);
-        claim.insert("agent_id".into(), json!(agent.id));
-        Write::Put {
-            item: claim,
-            condition: Some(Condition::NotExists),
-        }
-    } else {
-        Write::Check {
-            key: free_claim,
-            condition: Condition::NotExists,
-        }
-    };
-    let writes = vec![
-        claim,
-        Write::Put {
-            item: agent.item(&home),
-            condition: Some(Condition::NotExists),
-        },
-    ];
-    match state.stores.main.transact(writes).await {
-        Ok(()) => Ok(Json(agent.response())),
-        Err(StoreError::TransactionCanceled { .. }) => {
-            Err(ApiError::bad_request("Agent type already exists"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    agents::create(state.stores.main.as_ref(), &home, &agent).await?;
+    Ok(Json(agent.response()))
 }
 
 /// The agent the caller may change: org_admin+ of the owner for proprietary agents,

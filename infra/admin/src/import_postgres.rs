@@ -1,6 +1,7 @@
 //! `import-postgres`: brings an old backend's PostgreSQL database (tables as in the contract's
 //! §2) into the store, table by table in dependency order: organizations, users,
-//! conversations (with their members, attached agents and e-mail participants), messages.
+//! agents, conversations (with their members, attached agents and e-mail participants),
+//! messages, usage records.
 //! Ids and timestamps are kept (messages get time-ordered ids derived from theirs:
 //! [`thanotopolis_conversations::message_id`]); refresh tokens are not imported. Every write
 //! is conditional on the item being new, so a second run imports nothing twice; a row that
@@ -8,8 +9,9 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
+use thanotopolis_agents::AgentRecord;
 use thanotopolis_conversations::{
     AttachedAgent, ConversationRecord, MessageRecord, Participant, MAX_MESSAGE_BYTES,
 };
@@ -222,6 +224,64 @@ pub async fn run(
                     users.insert(id, user);
                 }
                 outcome
+            }
+        };
+        report.count(id, outcome);
+        progress.inc(1);
+    }
+    progress.finish();
+
+    // Agents: free ones, and organizations' own.
+    let rows = select(pg, "agents", "SELECT id, owner_tenant_id, agent_type, name, description, is_enabled, is_free_agent, owner_domain, capabilities, is_active, created_at, updated_at FROM agents ORDER BY created_at, id").await?;
+    report.start("agents", rows.len());
+    let progress = bar("agents", rows.len());
+    for row in &rows {
+        let id: Uuid = row.try_get("id")?;
+        let owner: Option<Uuid> = row.try_get("owner_tenant_id")?;
+        let is_free_agent = row
+            .try_get::<_, Option<bool>>("is_free_agent")?
+            .unwrap_or(true);
+        // A free agent lives in the global partition whatever the scope: a fresh one serves.
+        let home = match owner {
+            Some(tenant) if !is_free_agent => orgs.get(&tenant).copied(),
+            _ => Some(TenantScope::new_tenant()),
+        };
+        let outcome = match home {
+            None => Imported::Refused("its organization is not imported".into()),
+            Some(home) => {
+                let name: String = row.try_get("name")?;
+                let description: Option<String> = row.try_get("description")?;
+                let capabilities = match row.try_get::<_, Option<Value>>("capabilities")? {
+                    Some(Value::Array(items)) => items
+                        .into_iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let agent = AgentRecord {
+                    id,
+                    agent_type: row.try_get("agent_type")?,
+                    system_prompt: thanotopolis_agents::default_prompt(
+                        &name,
+                        description.as_deref(),
+                    ),
+                    name,
+                    description,
+                    is_free_agent,
+                    owner_tenant_id: owner.filter(|_| !is_free_agent),
+                    owner_domain: row.try_get("owner_domain")?,
+                    is_enabled: row
+                        .try_get::<_, Option<bool>>("is_enabled")?
+                        .unwrap_or(true),
+                    configuration_template: json!({}),
+                    capabilities,
+                    is_active: row.try_get::<_, Option<bool>>("is_active")?.unwrap_or(true),
+                    created_at: at(row, "created_at")?
+                        .unwrap_or_else(thanotopolis_tenant_auth::now_rfc3339),
+                    updated_at: at(row, "updated_at")?,
+                    tools: Vec::new(),
+                };
+                thanotopolis_agents::import(store, &home, &agent, dry_run).await?
             }
         };
         report.count(id, outcome);
@@ -475,13 +535,7 @@ pub async fn run(
     }
     report.days_rolled_up = days.len();
 
-    for (table, why) in [
-        ("refresh_tokens", "users log in again"),
-        (
-            "agents",
-            "not yet: only their attachments to conversations, by type",
-        ),
-    ] {
+    for (table, why) in [("refresh_tokens", "users log in again")] {
         let sql = format!("SELECT count(*) FROM {table}");
         let rows: i64 = select(pg, table, &sql).await?[0].try_get(0)?;
         report.skipped.push((table, rows, why));

@@ -47,6 +47,7 @@ struct Old {
     conversation: Uuid,
     orphan_message: Uuid,
     wizard: Uuid,
+    moderator: Uuid,
 }
 
 /// An organization of the old backend: two users with bcrypt passwords (and one with a role
@@ -118,6 +119,9 @@ async fn sample(pg: &Client) -> Old {
     }
     pg.batch_execute(&format!(
         "INSERT INTO agents (id, agent_type, name) VALUES ('{agent}', 'MODERATOR', 'Moderator');
+         INSERT INTO agents (id, owner_tenant_id, agent_type, name, description, is_free_agent, capabilities) VALUES
+           ('{}', '{tenant}', 'ESTATE_PLANNER', 'Estate planner', 'Plans estates.', false, '[\"wills\"]'),
+           ('{}', NULL, 'GRIEF_COUNSELOR', 'Grief counselor', 'Listens.', true, '[]');
          INSERT INTO conversations (id, tenant_id, title, status, created_by_user_id, created_at)
            VALUES ('{conversation}', '{tenant}', 'Arrangements', 'active', '{ada}', '2025-05-01 09:00:00+00');
          INSERT INTO conversation_users (id, conversation_id, user_id, joined_at) VALUES
@@ -148,6 +152,8 @@ async fn sample(pg: &Client) -> Old {
         Uuid::new_v4(),
         Uuid::new_v4(),
         Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
     ))
     .await
     .unwrap();
@@ -159,6 +165,7 @@ async fn sample(pg: &Client) -> Old {
         conversation,
         orphan_message,
         wizard,
+        moderator: agent,
     }
 }
 
@@ -206,15 +213,26 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     assert_eq!(counts(&report, "conversations"), (1, 0, 0));
     assert_eq!(counts(&report, "messages"), (3, 0, 1));
     assert_eq!(counts(&report, "usage_records"), (2, 0, 0));
+    assert_eq!(
+        counts(&report, "agents"),
+        (2, 0, 1),
+        "MODERATOR is built in here"
+    );
     let refused: Vec<_> = report.refused.iter().map(|r| (r.table, r.id)).collect();
     assert_eq!(
         refused,
-        [("users", old.wizard), ("messages", old.orphan_message)],
+        [
+            ("users", old.wizard),
+            ("agents", old.moderator),
+            ("messages", old.orphan_message)
+        ],
         "rows that cannot be imported are listed"
     );
     assert!(report.summary().contains(&old.orphan_message.to_string()));
     assert!(
-        report.summary().contains("agents: 1 rows not imported"),
+        report
+            .summary()
+            .contains("refresh_tokens: 0 rows not imported (users log in again)"),
         "tables not imported are named: {}",
         report.summary()
     );
@@ -290,6 +308,18 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     );
     assert_eq!(messages[0]["sender_name"], "Ada Old");
 
+    // The organization's own agent and the free one serve it.
+    let (_, agents) = app.get("/api/agents", Some(token)).await;
+    let types: Vec<_> = agents["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{agents}"))
+        .iter()
+        .filter_map(|a| a["agent_type"].as_str())
+        .collect();
+    for wanted in ["ESTATE_PLANNER", "GRIEF_COUNSELOR", "MODERATOR"] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+
     // Usage: in the organization's records and totals (and the all-organization figures).
     let usage = "/api/admin/usage/stats?start_date=2025-05-01&end_date=2025-05-02";
     let (status, stats) = app.get(usage, Some(token)).await;
@@ -336,6 +366,7 @@ async fn an_old_deployment_is_imported_and_its_users_log_in(backend: Backend) {
     assert_eq!(counts(&again, "messages"), (0, 3, 1));
     assert!(again.summary().contains("nothing new to import"));
     assert_eq!(counts(&again, "usage_records"), (0, 2, 0));
+    assert_eq!(counts(&again, "agents"), (0, 2, 1));
     let (_, list) = app.get("/api/conversations", Some(token)).await;
     assert_eq!(list[0]["message_count"], 3, "no message counted twice");
     let (_, again) = app.get(usage, Some(token)).await;

@@ -8,6 +8,9 @@ pub enum AgentError {
     /// Absent, or not visible to the caller (which reads as absent).
     #[error("Agent not found")]
     NotFound,
+    /// A built-in or free agent has this type, or the organization has an agent of it.
+    #[error("Agent type already exists")]
+    TypeTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -18,6 +21,7 @@ impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
         match e {
             AgentError::NotFound => ApiError::NotFound(e.to_string()),
+            AgentError::TypeTaken => ApiError::bad_request(e.to_string()),
             AgentError::Store(e) => e.into(),
         }
     }

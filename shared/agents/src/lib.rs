@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use thanotopolis_store::{from_item, readable};
-use thanotopolis_store::{Key, Query, Store, StoreResult};
+use thanotopolis_store::{Condition, Key, Query, Store, StoreError, StoreResult, Write};
+use thanotopolis_tenant_auth::creation::Imported;
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::{keys, Caller, TenantScope};
 use uuid::Uuid;
@@ -121,6 +122,98 @@ impl Record for AgentRecord {
     fn gsi2(&self, _: &TenantScope) -> Option<(String, String)> {
         Some((keys::index::agent_id(self.id), "AGENT".into()))
     }
+}
+
+/// Stores a new agent under `home` (its owner's scope for a proprietary agent; any scope for a
+/// free one, which lives in the global partition). Types are unique per organization: a
+/// proprietary agent's own item (keyed by its type in the tenant's partition) is its claim, so
+/// another organization's private types are neither revealed nor blocked. Free agents are
+/// everyone's: their types are claimed globally, and no organization may take one.
+pub async fn create(store: &dyn Store, home: &TenantScope, agent: &AgentRecord) -> AgentResult<()> {
+    if catalog().iter().any(|a| a.agent_type == agent.agent_type) {
+        return Err(AgentError::TypeTaken);
+    }
+    let free_claim = keys::agent_type_claim(&agent.agent_type);
+    let claim = if agent.is_free_agent {
+        let mut claim = thanotopolis_store::schema::MAIN_TABLE.key_item(&free_claim);
+        claim.insert("agent_id".into(), json!(agent.id));
+        Write::Put {
+            item: claim,
+            condition: Some(Condition::NotExists),
+        }
+    } else {
+        Write::Check {
+            key: free_claim,
+            condition: Condition::NotExists,
+        }
+    };
+    let writes = vec![
+        claim,
+        Write::Put {
+            item: agent.item(home),
+            condition: Some(Condition::NotExists),
+        },
+    ];
+    match store.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { .. }) => Err(AgentError::TypeTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Imports an agent of the old backend (id, type, flags and times kept) under `home`: a free
+/// agent, or one of `home`'s organization. Its system prompt is the one the API gives an
+/// agent created without one (the old backend kept prompts in code). An agent of a built-in
+/// type is served by the built-in agent here. With `dry_run`, only reads.
+pub async fn import(
+    store: &dyn Store,
+    home: &TenantScope,
+    agent: &AgentRecord,
+    dry_run: bool,
+) -> StoreResult<Imported> {
+    if !valid_agent_type(&agent.agent_type) {
+        return Ok(Imported::Refused(format!(
+            "agent type {:?}: use 2-64 upper-case letters, digits and '_'",
+            agent.agent_type
+        )));
+    }
+    if catalog().iter().any(|a| a.agent_type == agent.agent_type) {
+        return Ok(Imported::Refused(format!(
+            "{} is a built-in agent here",
+            agent.agent_type
+        )));
+    }
+    if store.get(&agent.key(home)).await?.is_some() {
+        return Ok(Imported::AlreadyThere);
+    }
+    if dry_run {
+        return Ok(Imported::Created);
+    }
+    match create(store, home, agent).await {
+        Ok(()) => Ok(Imported::Created),
+        Err(AgentError::TypeTaken) => Ok(Imported::Refused(format!(
+            "agent type {} is taken",
+            agent.agent_type
+        ))),
+        Err(AgentError::Store(e)) => Err(e),
+        Err(AgentError::NotFound) => Err(StoreError::Unavailable("agent vanished".into())),
+    }
+}
+
+/// Upper-case code: a letter, then letters, digits or `_`, at most 64 (it is part of keys).
+pub fn valid_agent_type(t: &str) -> bool {
+    (2..=64).contains(&t.len())
+        && t.starts_with(|c: char| c.is_ascii_uppercase())
+        && t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The prompt of an agent created without one: its name and description.
+pub fn default_prompt(name: &str, description: Option<&str>) -> String {
+    format!(
+        "You are {name}. {} Answer the user's question helpfully and concisely.",
+        description.unwrap_or_default()
+    )
 }
 
 #[derive(Deserialize)]
