@@ -459,14 +459,17 @@ pub async fn run(
         let conversation_id: Uuid = row.try_get("conversation_id")?;
         let content: String = row.try_get("content")?;
         let created: Option<OffsetDateTime> = row.try_get("created_at")?;
-        let outcome = match conversations.get(&conversation_id) {
-            None => Imported::Refused(format!("conversation {conversation_id} is not imported")),
-            Some(_) if content.len() > MAX_MESSAGE_BYTES => Imported::Refused(format!(
+        let outcome = match (conversations.get(&conversation_id), created) {
+            (None, _) => {
+                Imported::Refused(format!("conversation {conversation_id} is not imported"))
+            }
+            (Some(_), _) if content.len() > MAX_MESSAGE_BYTES => Imported::Refused(format!(
                 "{} bytes of content, at most {MAX_MESSAGE_BYTES}",
                 content.len()
             )),
-            Some(scope) => {
-                let created = created.unwrap_or_else(OffsetDateTime::now_utc);
+            // Its place in the history is its time: without one it is not made up.
+            (Some(_), None) => Imported::Refused("no created_at".into()),
+            (Some(scope), Some(created)) => {
                 let message = message(row, old_id, created, content, &users)?;
                 thanotopolis_conversations::import_message(store, scope, &message, dry_run).await?
             }
@@ -485,13 +488,13 @@ pub async fn run(
     for row in &rows {
         let id: Uuid = row.try_get("id")?;
         let tenant_id: Uuid = row.try_get("tenant_id")?;
-        let outcome = match orgs.get(&tenant_id) {
-            None => Imported::Refused("its organization is not imported".into()),
-            Some(scope) => {
-                let created = row
-                    .try_get::<_, Option<OffsetDateTime>>("created_at")?
-                    .unwrap_or_else(OffsetDateTime::now_utc)
-                    .to_offset(time::UtcOffset::UTC);
+        let created: Option<OffsetDateTime> = row.try_get("created_at")?;
+        let outcome = match (orgs.get(&tenant_id), created) {
+            (None, _) => Imported::Refused("its organization is not imported".into()),
+            // Its day decides which totals it is in: without a time it is not made up.
+            (Some(_), None) => Imported::Refused("no created_at".into()),
+            (Some(scope), Some(created)) => {
+                let created = created.to_offset(time::UtcOffset::UTC);
                 let record = UsageRecord {
                     id,
                     tenant_id,

@@ -48,6 +48,7 @@ pub async fn totals(
     }
     let mut sum = UsageTotals {
         rolled_up_at: Some(thanotopolis_tenant_auth::now_rfc3339()),
+        live_stt_imported_at: thanotopolis_usage::live_stt::last_import(store).await?,
         ..UsageTotals::default()
     };
     for (scope, _) in tenants {

@@ -251,7 +251,8 @@ pub struct UsageTotals {
     /// them (`None`: never, so the zeros mean "not computed yet", not "no use").
     pub rolled_up_at: Option<String>,
     /// When live speech-to-text usage was last imported from Deepgram (`None`: never, so live
-    /// streams are not in `total_stt_seconds` yet).
+    /// streams are not in `total_stt_seconds` yet). One global fact: set by [`global_totals`]
+    /// and by whoever sums tenants' totals for an answer, not per tenant.
     pub live_stt_imported_at: Option<String>,
 }
 
@@ -267,9 +268,6 @@ impl UsageTotals {
         self.unknown_amount_count += other.unknown_amount_count;
         for (k, v) in other.breakdown_by_service {
             *self.breakdown_by_service.entry(k).or_default() += v;
-        }
-        if self.live_stt_imported_at.is_none() {
-            self.live_stt_imported_at = other.live_stt_imported_at;
         }
     }
 
@@ -317,9 +315,7 @@ pub async fn tenant_totals(
 ) -> StoreResult<UsageTotals> {
     let query = thanotopolis_store::Query::new(keys::tenant_partition(scope))
         .between(format!("USAGEDAY#{first}"), format!("USAGEDAY#{last}#~"));
-    let mut totals = sum(store, query).await?;
-    totals.live_stt_imported_at = live_stt::last_import(store).await?;
-    Ok(totals)
+    sum(store, query).await
 }
 
 /// Every tenant's totals for the days `first..=last`, as of the last [`rollup`]: one query
