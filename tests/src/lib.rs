@@ -155,6 +155,8 @@ impl TestApp {
         if let Some(limits) = options.login_limits {
             auth.login_limits = limits;
         }
+        // Tests and benches post faster than people: unlimited unless a test sets a limit.
+        auth.messages_per_minute = options.messages_per_minute.unwrap_or(u64::MAX);
         let mut stores = Stores::open(&settings).await.expect("open the stores");
         if let Some(wrap) = &options.wrap_stores {
             stores = wrap(stores);
@@ -389,6 +391,8 @@ pub struct TestOptions {
     pub limits: Option<Limits>,
     pub refresh_reuse_grace: Option<std::time::Duration>,
     pub login_limits: Option<thanotopolis_service::config::LoginLimits>,
+    /// Messages a user may post a minute (default: no limit).
+    pub messages_per_minute: Option<u64>,
     pub llm: Option<LlmSettings>,
     /// Agent tools and time limits; the defaults have no web search.
     pub agents: thanotopolis_agent_runtime::AgentSettings,

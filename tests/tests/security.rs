@@ -717,17 +717,17 @@ async fn fan_out_skips_inactive_users(backend: Backend) {
     .await
     .unwrap()
     .0;
-    thanotopolis_tenant_auth::accounts::update(
-        app.gateway.app.stores.main.as_ref(),
-        &scope,
-        member.id.parse().unwrap(),
-        thanotopolis_tenant_auth::accounts::UserChanges {
-            is_active: Some(false),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.gateway
+        .app
+        .stores
+        .main
+        .update(
+            &thanotopolis_tenant_auth::keys::user(&scope, member.id.parse().unwrap()),
+            thanotopolis_store::Update::new().set("is_active", false),
+            Some(thanotopolis_store::Condition::Exists),
+        )
+        .await
+        .unwrap();
     say(
         &mut b,
         json!({ "type": "typing_status", "is_typing": true }),

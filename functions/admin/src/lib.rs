@@ -17,8 +17,10 @@ use axum::Router;
 use serde_json::{json, Value};
 use thanotopolis_conversations::presence;
 use thanotopolis_service::openapi::{self, ErrorBody};
-use thanotopolis_service::{ApiResult, AppState, Json};
-use thanotopolis_tenant_auth::{policy, Caller};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json, Path};
+use thanotopolis_tenant_auth::records::AiBudget;
+use thanotopolis_tenant_auth::{policy, tenants, Caller, TenantRecord};
+use uuid::Uuid;
 
 /// This function's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -31,6 +33,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         usage::records,
         usage::by_organization,
         tenants,
+        patch_tenant,
         websocket_stats,
         metrics::list,
         metrics::record,
@@ -51,12 +54,21 @@ pub fn router(state: AppState) -> Router {
             get(usage::by_organization),
         )
         .route("/api/admin/tenants", get(tenants))
+        .route("/api/admin/tenants/{tenant_id}", patch(patch_tenant))
         .route("/api/admin/websocket/stats", get(websocket_stats))
         .route(
             "/api/admin/system/metrics",
             get(metrics::list).post(metrics::record),
         )
         .with_state(state)
+}
+
+/// An organization as the super_admin's list shows it.
+fn tenant_entry(t: &TenantRecord) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "subdomain": t.subdomain, "is_active": t.is_active,
+        "created_at": t.created_at, "access_code": t.access_code, "ai_budget": t.ai_budget,
+    })
 }
 
 /// `GET /api/admin/tenants`: super_admin only.
@@ -67,16 +79,60 @@ async fn tenants(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     let mut tenants = scope::tenants(&state, &caller, None).await?;
     tenants.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
     Ok(Json(Value::Array(
-        tenants
-            .iter()
-            .map(|(_, t)| {
-                json!({
-                    "id": t.id, "name": t.name, "subdomain": t.subdomain, "is_active": t.is_active,
-                    "created_at": t.created_at, "access_code": t.access_code,
-                })
-            })
-            .collect(),
+        tenants.iter().map(|(_, t)| tenant_entry(t)).collect(),
     )))
+}
+
+/// The largest limit accepted (a limit above it is no limit; say `null`).
+const MAX_BUDGET: u64 = 1_000_000_000_000_000;
+
+/// `PATCH /api/admin/tenants/{id}`: sets an organization's monthly AI budget (super_admin).
+/// `ai_budget` is required: an object sets it, `null` removes it (unlimited).
+#[utoipa::path(patch, path = "/api/admin/tenants/{tenant_id}", params(("tenant_id" = Uuid, Path)),
+    summary = "Sets an organization's monthly AI budget (super_admin)",
+    request_body(content = Object, description = "`ai_budget`: `{monthly_tokens, monthly_cost_cents}` (each a whole number or null), or null for no budget",
+        example = json!({"ai_budget": {"monthly_tokens": 2_000_000, "monthly_cost_cents": 5000}})),
+    responses((status = 200, description = "The organization", body = Object), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn patch_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant_id): Path<Uuid>,
+    Json(mut body): Json<serde_json::Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    policy::require_super_admin(&caller, "Super admin access required")?;
+    let raw = body
+        .remove("ai_budget")
+        .ok_or_else(|| ApiError::invalid(&["body", "ai_budget"], "Field required"))?;
+    if let Some(other) = body.keys().next() {
+        return Err(ApiError::invalid(&["body", other], "Unknown field"));
+    }
+    let budget: Option<AiBudget> = serde_json::from_value(raw).map_err(|e| {
+        ApiError::invalid(
+            &["body", "ai_budget"],
+            format!("Expected monthly_tokens and/or monthly_cost_cents as whole numbers: {e}"),
+        )
+    })?;
+    if let Some(b) = budget {
+        for (name, limit) in [
+            ("monthly_tokens", b.monthly_tokens),
+            ("monthly_cost_cents", b.monthly_cost_cents),
+        ] {
+            if limit.is_some_and(|l| l > MAX_BUDGET) {
+                return Err(ApiError::invalid(
+                    &["body", "ai_budget", name],
+                    format!("At most {MAX_BUDGET}; null for no limit"),
+                ));
+            }
+        }
+    }
+    let scope = caller
+        .scope_for(tenant_id)
+        .ok_or_else(|| ApiError::not_found("Organization not found"))?;
+    let tenant = tenants::set_ai_budget(state.stores.main.as_ref(), &caller, &scope, budget)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organization not found"))?;
+    Ok(Json(tenant_entry(&tenant)))
 }
 
 /// `GET /api/admin/websocket/stats`: open sockets in scope, from live connection rows.

@@ -87,6 +87,7 @@ pub async fn create(
         updated_at: None,
         user_count: 0,
         conversation_count: 0,
+        ai_budget: None,
     };
     let mut creation = Creation::new();
     tenants::create(&mut creation, &scope, &tenant, &subdomain);

@@ -6,12 +6,13 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use thanotopolis_service::openapi::ErrorBody;
-use thanotopolis_service::{ApiError, ApiResult, AppState, ClientAddress, Json};
+use thanotopolis_service::{ApiError, ApiResult, AppState, Json, RequestOrigin};
 use thanotopolis_tenant_auth::accounts::{self};
 use thanotopolis_tenant_auth::sessions::{self, TokenPair};
 use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain, Validator};
 use thanotopolis_tenant_auth::{
-    login_limits, password, tenants, Caller, TenantRecord, TenantScope, TokenCaller, UserRecord,
+    audit, login_limits, password, tenants, Caller, TenantRecord, TenantScope, TokenCaller,
+    UserRecord,
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,7 +38,7 @@ pub struct LoginBody {
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ClientAddress(client): ClientAddress,
+    origin: RequestOrigin,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Json<TokenPair>> {
@@ -45,7 +46,8 @@ pub async fn login(
     let email = v.email("email", &body.email);
     v.finish()?;
     let email = email.expect("validated");
-    let attempt = login_limits::Attempt::check(&state, &email, client.as_deref()).await?;
+    let client = origin.client_address.as_deref();
+    let attempt = login_limits::Attempt::check(&state, &email, client).await?;
     let tenant_hint = body
         .tenant_subdomain
         .clone()
@@ -57,7 +59,7 @@ pub async fn login(
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string)
         });
-    match authenticate(&state, &email, &body.password, tenant_hint).await {
+    match authenticate(&state, &email, &body.password, tenant_hint, &origin).await {
         Ok((scope, user, tenant)) => Ok(Json(
             sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
         )),
@@ -75,6 +77,7 @@ async fn authenticate(
     email: &EmailAddress,
     password: &str,
     tenant_hint: Option<String>,
+    origin: &RequestOrigin,
 ) -> ApiResult<(TenantScope, UserRecord, TenantRecord)> {
     let store = state.stores.main.as_ref();
     let found = match tenant_hint {
@@ -104,7 +107,19 @@ async fn authenticate(
     let Some((scope, user, tenant)) = found else {
         return Err(ApiError::unauthorized("Invalid credentials"));
     };
+    // A failed login of an existing account is in its organization's audit trail.
+    let failed = |reason: &'static str| {
+        let entry = audit::Entry::anonymous(
+            &scope,
+            "auth.login_failed",
+            accounts::user_target(&user),
+            json!({ "reason": reason }),
+            origin,
+        );
+        async move { entry.append(store, &scope).await }
+    };
     if !user.is_active {
+        failed("account disabled").await?;
         return Err(ApiError::bad_request("User account is disabled"));
     }
     let tenant = match tenant {
@@ -114,9 +129,11 @@ async fn authenticate(
             .ok_or_else(|| ApiError::unauthorized("Invalid credentials"))?,
     };
     if !tenant.is_active {
+        failed("organization inactive").await?;
         return Err(ApiError::bad_request("Organization is not active"));
     }
     if !genuine {
+        failed("wrong password").await?;
         return Err(ApiError::unauthorized("Invalid credentials"));
     }
     if password::is_bcrypt(&user.hashed_password) {

@@ -105,7 +105,7 @@ pub async fn delete(
         return Err(ApiError::forbidden("Cannot delete super admin"));
     }
     policy::check_manage_user(&caller, id, user.role, "Cannot delete your own account")?;
-    accounts::delete(state.stores.main.as_ref(), &caller.scope(), &user).await?;
+    accounts::delete(state.stores.main.as_ref(), &caller, &caller.scope(), &user).await?;
     presence::end_user_sockets(&state, caller.scope().tenant_id(), id).await?;
     Ok(Json(json!({ "detail": "User deleted successfully" })))
 }

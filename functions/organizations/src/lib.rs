@@ -11,12 +11,11 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
 use thanotopolis_service::openapi::{self, ErrorBody};
-use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
-use thanotopolis_store::from_item;
-use thanotopolis_store::{Condition, StoreError, Update};
+use thanotopolis_service::{Path, Query};
+use thanotopolis_store::{Condition, Update, Write};
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{keys, policy, tenants, Caller, TenantRecord, TenantScope};
+use thanotopolis_tenant_auth::{audit, keys, policy, tenants, Caller, TenantRecord, TenantScope};
 use uuid::Uuid;
 
 /// This function's part of the OpenAPI document.
@@ -27,6 +26,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         current,
         patch_current,
         regenerate_access_code,
+        usage,
+        audit_current,
+        audit_by_id,
         by_id,
         patch_by_id,
         members::list,
@@ -53,6 +55,9 @@ pub fn router(state: AppState) -> Router {
             "/api/organizations/current/regenerate-access-code",
             post(regenerate_access_code),
         )
+        .route("/api/organizations/current/usage", get(usage))
+        .route("/api/organizations/current/audit", get(audit_current))
+        .route("/api/organizations/{org_id}/audit", get(audit_by_id))
         .route("/api/organizations/{org_id}", get(by_id).patch(patch_by_id))
         .route("/api/organizations/{org_id}/users", get(members::list))
         .route(
@@ -80,6 +85,96 @@ async fn load(state: &AppState, scope: &TenantScope) -> ApiResult<TenantRecord> 
     responses((status = 200, description = "The organization", body = thanotopolis_tenant_auth::records::OrganizationResponse), (status = 401, body = ErrorBody)))]
 async fn current(caller: Caller) -> Json<Value> {
     Json(caller.tenant().response())
+}
+
+/// `GET /api/organizations/current/usage` (org_admin+): the organization's AI budget for the
+/// month, what is used (from the month's aggregate, one batch get) and what is left.
+#[utoipa::path(get, path = "/api/organizations/current/usage", summary = "This month's agent use against the organization's AI budget (org_admin+)",
+    responses((status = 200, body = thanotopolis_usage::limits::BudgetStatus), (status = 403, body = ErrorBody)))]
+async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<thanotopolis_usage::limits::BudgetStatus>> {
+    policy::require_org_admin(&caller)?;
+    let store = state.stores.main.as_ref();
+    Ok(Json(
+        thanotopolis_usage::limits::status(store, &caller.scope(), caller.tenant()).await?,
+    ))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// Only entries of this action (`user.role_changed`, `auth.login_failed`, …).
+    action: Option<String>,
+    /// Only entries by this user.
+    actor_id: Option<Uuid>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+    /// The `X-Next-Cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One page of an organization's audit trail, newest first (org_admin+ of it, or super_admin).
+async fn audit_page(
+    state: &AppState,
+    caller: &Caller,
+    scope: &TenantScope,
+    q: AuditQuery,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    policy::require_org_admin(caller)?;
+    let limit = thanotopolis_service::query_number(q.limit.as_deref(), "limit", 1, 200)?;
+    let filter = audit::Filter {
+        action: q.action,
+        actor_id: q.actor_id,
+    };
+    let (entries, next) = audit::list(
+        state.stores.main.as_ref(),
+        scope,
+        &filter,
+        limit.unwrap_or(50),
+        q.cursor,
+    )
+    .await?;
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(c) = next.and_then(|c| c.parse().ok()) {
+        headers.insert("x-next-cursor", c);
+    }
+    Ok((headers, Json(entries)))
+}
+
+#[utoipa::path(get, path = "/api/organizations/current/audit", params(AuditQuery),
+    summary = "The organization's audit trail, newest first (org_admin+)",
+    responses(
+        (status = 200, description = "A page of entries; `X-Next-Cursor` when more follow", body = [thanotopolis_tenant_auth::audit::Entry],
+            headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn audit_current(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let scope = caller.scope();
+    audit_page(&state, &caller, &scope, q).await
+}
+
+#[utoipa::path(get, path = "/api/organizations/{org_id}/audit", params(("org_id" = Uuid, Path), AuditQuery),
+    summary = "An organization's audit trail, newest first (org_admin+ of it, or super_admin)",
+    responses(
+        (status = 200, description = "A page of entries; `X-Next-Cursor` when more follow", body = [thanotopolis_tenant_auth::audit::Entry],
+            headers(("X-Next-Cursor" = String, description = "Pass as `cursor` for the next page"))),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+async fn audit_by_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<Uuid>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let scope = org_scope(&caller, org_id)?;
+    audit_page(&state, &caller, &scope, q).await
 }
 
 #[utoipa::path(get, path = "/api/organizations/{org_id}", summary = "An organization (the caller's; any for super_admin)",
@@ -201,16 +296,36 @@ async fn apply_patch(
         Some(_) => v.reject("is_active", "Input should be a valid boolean"),
     }
     v.finish()?;
-    match state
-        .stores
-        .main
-        .update(&keys::tenant(scope), update, Some(Condition::Exists))
-        .await
-    {
-        Ok(item) => Ok(Json(from_item::<TenantRecord>(item)?.response())),
-        Err(StoreError::ConditionFailed) => Err(ApiError::not_found("Organization not found")),
-        Err(e) => Err(e.into()),
+    let store = state.stores.main.as_ref();
+    let before = if scope.tenant_id() == caller.scope().tenant_id() {
+        caller.tenant().clone()
+    } else {
+        load(state, scope).await?
+    };
+    let shown = serde_json::to_value(&before).unwrap_or_default();
+    let mut changes = Map::new();
+    for (field, after) in &update.set {
+        if field != "updated_at" && shown.get(field.as_str()) != Some(after) {
+            let was = shown.get(field.as_str()).cloned().unwrap_or(Value::Null);
+            changes.insert(field.clone(), audit::change(was, after));
+        }
     }
+    let entry = audit::Entry::by(
+        caller,
+        scope,
+        "organization.updated",
+        audit::Target::new("organization", scope.tenant_id(), Some(&before.name)),
+        Value::Object(changes),
+    );
+    let change = Write::Update {
+        key: keys::tenant(scope),
+        update,
+        condition: Some(Condition::Exists),
+    };
+    if !entry.commit(store, scope, change).await? {
+        return Err(ApiError::not_found("Organization not found"));
+    }
+    Ok(Json(load(state, scope).await?.response()))
 }
 
 /// A new access code; the old one stops working at once.
@@ -225,6 +340,7 @@ async fn regenerate_access_code(
 ) -> ApiResult<Json<Value>> {
     policy::require_org_admin(&caller)?;
     let tenant =
-        tenants::regenerate_access_code(state.stores.main.as_ref(), &caller.scope()).await?;
+        tenants::regenerate_access_code(state.stores.main.as_ref(), &caller, &caller.scope())
+            .await?;
     Ok(Json(tenant.response()))
 }

@@ -115,6 +115,7 @@ pub async fn register(
         updated_at: None,
         user_count: 1,
         conversation_count: 0,
+        ai_budget: None,
     };
     let admin = accounts::new_user(
         &scope,

@@ -72,6 +72,7 @@ pub(crate) async fn on_frame(
             let caller = Caller::from_connection(&state.app, row.subject()).await?;
             let store = state.app.stores.main.as_ref();
             let conversation = conversations::open(store, &caller, row.conversation_id).await?;
+            thanotopolis_agent_runtime::admit_message(&state.app, &caller).await?;
             let message = conversations::post_message(
                 store,
                 &caller.scope(),

@@ -173,6 +173,7 @@ pub async fn run(
             updated_at: at(row, "updated_at")?,
             user_count: 0,
             conversation_count: 0,
+            ai_budget: None,
         };
         let (outcome, scope) = tenants::import(store, &tenant, dry_run).await?;
         if report.count(tenant.id, outcome) {

@@ -219,6 +219,9 @@ pub async fn start_on(
     )
     .layer(thanotopolis_service::cors().map_err(anyhow::Error::msg)?)
     .layer(thanotopolis_service::telemetry::request_spans())
+    .layer(axum::middleware::from_fn(
+        thanotopolis_service::telemetry::ensure_request_id,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         gateway.clone(),
         sockets::upgrade,

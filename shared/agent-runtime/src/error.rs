@@ -26,6 +26,9 @@ pub enum ReplyError {
     Conversation(#[from] ConversationError),
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// The organization's AI budget for the month is spent (its words say until when).
+    #[error(transparent)]
+    Limit(#[from] thanotopolis_usage::limits::LimitError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +38,7 @@ impl ReplyError {
     pub fn frame_text(&self) -> String {
         match self {
             ReplyError::Store(_)
+            | ReplyError::Limit(thanotopolis_usage::limits::LimitError::Store(_))
             | ReplyError::Agent(AgentError::Store(_))
             | ReplyError::Conversation(ConversationError::Store(_)) => {
                 "Failed to process message".into()

@@ -126,6 +126,23 @@ impl EventEndpoint {
     }
 }
 
+/// Whether `caller` may post a message now (REST and WebSocket alike, before it is stored):
+/// within the user's message rate, and, since every message asks the agents for an answer,
+/// with the organization's AI budget not spent. Refused: nothing is stored.
+pub async fn admit_message(
+    app: &thanotopolis_service::AppState,
+    caller: &Caller,
+) -> Result<(), thanotopolis_usage::limits::LimitError> {
+    thanotopolis_usage::limits::admit_message(
+        app.stores.main.as_ref(),
+        &caller.scope(),
+        caller.tenant(),
+        caller.user_id(),
+        app.auth.messages_per_minute,
+    )
+    .await
+}
+
 /// Runs the agent pipeline for a message stored outside a WebSocket event (the REST
 /// `POST …/messages`): frames go to the conversation's open sockets through the configured
 /// management endpoint, and the reply is stored either way.

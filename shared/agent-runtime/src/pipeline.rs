@@ -16,7 +16,9 @@
 //! 5. **Remember**: the rolling summary is refreshed when enough messages have left the
 //!    verbatim window ([`memory`]).
 //!
-//! Every model call is metered with the provider's token counts (unknown counts are recorded
+//! Before every model call (routing, consultations, each reply round, the summary) the
+//! organization's AI budget is checked ([`thanotopolis_usage::limits`]): spent, and no model is
+//! called. Every model call is metered with the provider's token counts (unknown counts are recorded
 //! as unknown). No reply, token frame or stored message ever contains an agent's instructions
 //! ([`guard::LeakGuard`]). No provider configured, or the provider failing: an `error` frame
 //! that says so. Never an invented reply.
@@ -90,6 +92,7 @@ impl Reply<'_> {
         mention: Option<String>,
     ) -> Result<(), ReplyError> {
         let llm = self.state.llm.as_ref().ok_or(ReplyError::NoProvider)?;
+        self.budget_left().await?;
         let store = self.state.app.stores.main.as_ref();
         let visible = thanotopolis_agents::visible(store, self.caller).await?;
         let candidates = self.candidates(&visible);
@@ -164,6 +167,9 @@ impl Reply<'_> {
             conversations::recent_messages(store, &scope, self.conversation.id, CONTEXT_MESSAGES)
                 .await?;
         let history = memory::context(self.conversation, &recent);
+        if !route.supporting.is_empty() {
+            self.budget_left().await?;
+        }
         let notes = self.consult(llm, &route, &history).await;
         let reply_id = Uuid::now_v7();
         let (content, tools_used, withheld) = self
@@ -183,6 +189,11 @@ impl Reply<'_> {
         self.store_and_send(reply_id, content, provenance).await?;
 
         if memory::needs_refresh(self.conversation) {
+            // The reply is delivered; a spent budget only postpones the summary.
+            if let Err(e) = self.budget_left().await {
+                tracing::info!(conversation_id = %self.conversation.id, reason = %e, "summary not refreshed");
+                return Ok(());
+            }
             match memory::refresh(store, llm, &scope, self.conversation, &recent).await {
                 Ok(Some(c)) => self.meter(&c.usage, "SUMMARY", "summary").await,
                 Ok(None) => {}
@@ -191,6 +202,18 @@ impl Reply<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Refuses the next model call when the organization's AI budget for the month is spent.
+    async fn budget_left(&self) -> Result<(), ReplyError> {
+        let store = self.state.app.stores.main.as_ref();
+        thanotopolis_usage::limits::ensure_budget_left(
+            store,
+            &self.caller.scope(),
+            self.caller.tenant(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -322,6 +345,9 @@ impl Reply<'_> {
                 } else {
                     &[]
                 };
+                if round > 0 {
+                    self.budget_left().await?;
+                }
                 let turn = llm
                     .stream(&prompt, offer, &tx)
                     .await

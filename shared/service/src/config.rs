@@ -117,6 +117,9 @@ pub struct AuthSettings {
     /// that lost the response) before that counts as reuse and revokes the session.
     pub refresh_reuse_grace: std::time::Duration,
     pub login_limits: LoginLimits,
+    /// Messages one user may post a minute (`MESSAGES_PER_USER_PER_MINUTE`, default 30), so one
+    /// account cannot burn its organization's AI budget in a loop.
+    pub messages_per_minute: u64,
 }
 
 /// How many failed logins are tolerated per window before the next attempt is refused
@@ -154,6 +157,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("login_limits", &self.login_limits)
+            .field("messages_per_minute", &self.messages_per_minute)
             .finish()
     }
 }
@@ -182,6 +186,7 @@ impl AuthSettings {
                 0,
             )?),
             login_limits: LoginLimits::from_env()?,
+            messages_per_minute: number_env("MESSAGES_PER_USER_PER_MINUTE", 30, 1)?,
         })
     }
 

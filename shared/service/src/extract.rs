@@ -86,6 +86,48 @@ fn invalid(loc: &str, message: String) -> ApiError {
     ApiError::Validation(vec![FieldError::new(&[loc], "value_error", message)])
 }
 
+/// The id of the request, as its log span carries it: Lambda's request id, else the
+/// `X-Request-ID` header (at most 64 characters), which [`crate::telemetry::ensure_request_id`]
+/// sets when a client did not.
+pub fn request_id(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
+    extensions
+        .get::<lambda_http::Context>()
+        .map(|c| c.request_id.clone())
+        .or_else(|| {
+            headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(64).collect())
+        })
+}
+
+/// Where a request came from, for the audit trail: its id and the client's address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestOrigin {
+    pub request_id: Option<String>,
+    pub client_address: Option<String>,
+}
+
+impl RequestOrigin {
+    pub fn of(parts: &Parts) -> RequestOrigin {
+        RequestOrigin {
+            request_id: request_id(&parts.extensions, &parts.headers),
+            client_address: client_address(parts),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestOrigin::of(parts))
+    }
+}
+
 /// The address the request came from: API Gateway's `sourceIp` inside Lambda, the peer's
 /// address locally ([`PeerAddress`]). Never a client-supplied header (`X-Forwarded-For` can
 /// say anything).
@@ -101,18 +143,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        use lambda_http::request::RequestContext;
-        let from_gateway = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
-            Some(RequestContext::WebSocket(ctx)) => ctx.identity.source_ip.clone(),
-            _ => None,
-        };
-        let from_peer = || {
-            parts
-                .extensions
-                .get::<PeerAddress>()
-                .map(|p| p.0.to_string())
-        };
-        Ok(ClientAddress(from_gateway.or_else(from_peer)))
+        Ok(ClientAddress(client_address(parts)))
     }
+}
+
+fn client_address(parts: &Parts) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    let from_gateway = match parts.extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        Some(RequestContext::WebSocket(ctx)) => ctx.identity.source_ip.clone(),
+        _ => None,
+    };
+    from_gateway.or_else(|| {
+        parts
+            .extensions
+            .get::<PeerAddress>()
+            .map(|p| p.0.to_string())
+    })
 }

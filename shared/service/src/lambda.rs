@@ -19,6 +19,9 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
 pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
     let app = crate::with_fallbacks(router)
         .layer(crate::cors()?)
-        .layer(crate::telemetry::request_spans());
+        .layer(crate::telemetry::request_spans())
+        .layer(axum::middleware::from_fn(
+            crate::telemetry::ensure_request_id,
+        ));
     lambda_http::run(app).await
 }

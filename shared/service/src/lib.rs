@@ -29,7 +29,9 @@ mod state;
 pub mod telemetry;
 
 pub use error::{ApiError, ApiResult, FieldError};
-pub use extract::{query_number, ClientAddress, Path, PeerAddress, Query};
+pub use extract::{
+    query_number, request_id, ClientAddress, Path, PeerAddress, Query, RequestOrigin,
+};
 pub use json::{from_json, json_depth, Json, MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH};
 pub use state::{AppState, SocketCloser, Stores};
 

@@ -35,6 +35,23 @@ pub fn init() {
     drop(result);
 }
 
+/// Gives a request without an id (no Lambda context, no `X-Request-ID`) a new one in its
+/// `X-Request-ID` header, before [`request_spans`]: its log span and its audit entries then
+/// name the same id. Layered outside the spans.
+pub async fn ensure_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_id = req.extensions().get::<lambda_http::Context>().is_some()
+        || req.headers().contains_key("x-request-id");
+    if !has_id {
+        if let Ok(id) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            req.headers_mut().insert("x-request-id", id);
+        }
+    }
+    next.run(req).await
+}
+
 /// One span per HTTP request, carrying `request_id` (Lambda's, else `x-request-id`, else a new
 /// one), method and path; the auth extractor records `tenant_id` and `user_id` into it once the
 /// caller is known, so every log line of the request carries them. Completion is logged once,
@@ -45,17 +62,7 @@ pub fn request_spans() -> tower_http::trace::TraceLayer<
 > {
     tower_http::trace::TraceLayer::new_for_http().make_span_with(
         |req: &axum::http::Request<axum::body::Body>| {
-            let request_id = req
-                .extensions()
-                .get::<lambda_http::Context>()
-                .map(|c| c.request_id.clone())
-                .or_else(|| {
-                    req.headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .map(|s| s.chars().take(64).collect())
-                })
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let request_id = crate::request_id(req.extensions(), req.headers()).unwrap_or_default();
             tracing::info_span!(
                 "request",
                 %request_id,

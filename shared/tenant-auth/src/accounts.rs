@@ -4,9 +4,9 @@
 use crate::creation::{Claim, Creation, CreationError, Imported};
 use crate::records::Record;
 use crate::validate::{EmailAddress, Password};
-use crate::{keys, password, Role, TenantScope, UserRecord};
+use crate::{audit, keys, password, Role, TenantScope, UserRecord};
 use crate::{AuthError, AuthResult};
-use serde_json::json;
+use serde_json::{json, Value};
 use thanotopolis_store::schema::MAIN_TABLE;
 use thanotopolis_store::{from_item, readable};
 use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
@@ -161,31 +161,66 @@ pub struct UserChanges {
     pub is_verified: Option<bool>,
 }
 
-/// Applies `changes` to an existing user and returns it as stored.
+impl UserChanges {
+    /// The audit trail's name for these changes and what each changes in `user`.
+    pub fn audited(&self, user: &UserRecord) -> (&'static str, serde_json::Value) {
+        let mut changes = serde_json::Map::new();
+        if let Some(role) = self.role {
+            changes.insert("role".into(), audit::change(user.role, role));
+        }
+        if let Some(active) = self.is_active {
+            changes.insert("is_active".into(), audit::change(user.is_active, active));
+        }
+        if let Some(verified) = self.is_verified {
+            changes.insert(
+                "is_verified".into(),
+                audit::change(user.is_verified, verified),
+            );
+        }
+        let action = match (self.role, self.is_active, self.is_verified) {
+            (Some(_), None, None) => "user.role_changed",
+            (None, Some(false), None) => "user.deactivated",
+            (None, Some(true), None) => "user.activated",
+            _ => "user.updated",
+        };
+        (action, serde_json::Value::Object(changes))
+    }
+}
+
+/// Applies `changes` to an existing user, with their audit `entry`, in one transaction, and
+/// returns the user as changed.
 pub async fn update(
     store: &dyn Store,
     scope: &TenantScope,
-    id: Uuid,
+    user: &UserRecord,
     changes: UserChanges,
+    entry: audit::Entry,
 ) -> AuthResult<UserRecord> {
-    let mut update = Update::new().set("updated_at", crate::now_rfc3339());
+    let now = crate::now_rfc3339();
+    let mut update = Update::new().set("updated_at", now.clone());
+    let mut changed = user.clone();
+    changed.updated_at = Some(now);
     if let Some(role) = changes.role {
         update = update.set("role", role.as_str());
+        changed.role = role;
     }
     if let Some(active) = changes.is_active {
         update = update.set("is_active", active);
+        changed.is_active = active;
     }
     if let Some(verified) = changes.is_verified {
         update = update.set("is_verified", verified);
+        changed.is_verified = verified;
     }
-    match store
-        .update(&keys::user(scope, id), update, Some(Condition::Exists))
-        .await
-    {
-        Ok(item) => Ok(from_item(item)?),
-        Err(StoreError::ConditionFailed) => Err(AuthError::UserNotFound),
-        Err(e) => Err(e.into()),
+    let change = Write::Update {
+        key: keys::user(scope, user.id),
+        update,
+        condition: Some(Condition::Exists),
+    };
+    if !entry.commit(store, scope, change).await? {
+        return Err(AuthError::UserNotFound);
     }
+    Ok(changed)
 }
 
 /// Replaces an imported account's bcrypt hash with an argon2id hash of `password`, which has
@@ -209,8 +244,21 @@ pub async fn upgrade_password_hash(
     }
 }
 
-/// Deletes a user, its claims and one from the tenant's counter, all or nothing.
-pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -> AuthResult<()> {
+/// Deletes a user, its claims and one from the tenant's counter, with the audit entry of
+/// `caller`'s deletion, all or nothing.
+pub async fn delete(
+    store: &dyn Store,
+    caller: &crate::Caller,
+    scope: &TenantScope,
+    user: &UserRecord,
+) -> AuthResult<()> {
+    let entry = audit::Entry::by(
+        caller,
+        scope,
+        "user.deleted",
+        user_target(user),
+        json!({ "role": audit::change(user.role, Value::Null) }),
+    );
     let email = EmailAddress::parse(&user.email).expect("validated e-mail");
     let writes = vec![
         Write::Delete {
@@ -230,6 +278,7 @@ pub async fn delete(store: &dyn Store, scope: &TenantScope, user: &UserRecord) -
             update: Update::new().add("user_count", -1),
             condition: Some(Condition::Exists),
         },
+        entry.write(scope),
     ];
     match store.transact(writes).await {
         Ok(()) => Ok(()),
@@ -348,5 +397,12 @@ pub async fn change_by(
         is_active: change.is_active,
         is_verified: change.is_verified,
     };
-    update(store, scope, target.id, changes).await
+    let (action, what) = changes.audited(target);
+    let entry = audit::Entry::by(caller, scope, action, user_target(target), what);
+    update(store, scope, target, changes, entry).await
+}
+
+/// A user as the audit trail names it.
+pub fn user_target(user: &UserRecord) -> audit::Target {
+    audit::Target::new("user", user.id, Some(&user.email))
 }

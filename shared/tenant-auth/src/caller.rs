@@ -7,7 +7,7 @@ use crate::{keys, tokens, Role, TenantRecord, TenantScope, UserRecord};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use thanotopolis_service::{ApiError, ApiResult, AppState};
+use thanotopolis_service::{ApiError, ApiResult, AppState, RequestOrigin};
 use thanotopolis_store::from_item;
 use thanotopolis_store::schema::MAIN_TABLE;
 use uuid::Uuid;
@@ -19,6 +19,8 @@ pub struct Caller {
     tenant: TenantRecord,
     scope: TenantScope,
     session_id: Uuid,
+    /// The request's id and client address, for the audit trail (empty outside HTTP).
+    origin: RequestOrigin,
 }
 
 /// An authenticated user whose account or organization may be inactive: only for what an
@@ -47,6 +49,11 @@ impl Caller {
     /// The caller's own tenant.
     pub fn scope(&self) -> TenantScope {
         self.scope
+    }
+
+    /// Where the caller's request came from.
+    pub fn origin(&self) -> &RequestOrigin {
+        &self.origin
     }
 
     /// The login session (refresh-token family) the caller's access token belongs to.
@@ -117,7 +124,9 @@ impl Caller {
             })
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("Invalid authentication credentials"))?;
-        Self::verify(state, token).await
+        let mut caller = Self::verify(state, token).await?;
+        caller.origin = RequestOrigin::of(parts);
+        Ok(caller)
     }
 
     /// Verifies an access token and loads its caller (active or not).
@@ -160,6 +169,7 @@ impl Caller {
                 tenant,
                 scope,
                 session_id: subject.session_id,
+                origin: RequestOrigin::default(),
             })),
             (Some(_), Some(_)) => Err(ApiError::unauthorized("Could not validate credentials")),
             _ => Ok(None),

@@ -232,6 +232,34 @@ pub fn tenant_usage_day(scope: &TenantScope, day: &str, usage_type: &str, shard:
     )
 }
 
+/// One shard of a tenant's total of language-model tokens in one UTC month (`YYYY-MM`), the
+/// figure its AI budget is checked against: all shards are read in one batch get.
+pub fn tenant_usage_month(scope: &TenantScope, month: &str, usage_type: &str, shard: u8) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("USAGEMONTH#{month}#{usage_type}#{shard}"),
+    )
+}
+
+/// One user's messages in one minute (a counter that expires with the minute), in a partition
+/// of the user's own so that a busy organization's users do not share one.
+pub fn message_rate(scope: &TenantScope, user_id: Uuid, minute: i64) -> Key {
+    Key::new(
+        format!("{}#RATE#{user_id}", tenant_partition(scope)),
+        format!("MINUTE#{minute}"),
+    )
+}
+
+/// Partition of the organization's audit trail (rarely written: security-relevant changes).
+pub fn audit_partition(scope: &TenantScope) -> String {
+    format!("{}#AUDIT", tenant_partition(scope))
+}
+
+/// One audit entry; ids are UUIDv7, so key order is time order.
+pub fn audit_entry(scope: &TenantScope, entry_id: Uuid) -> Key {
+    Key::new(audit_partition(scope), format!("ENTRY#{entry_id}"))
+}
+
 /// Partition of the conversations that invited one address while it had no account in the
 /// tenant: read when a user with that address joins, so the invitations become memberships.
 pub fn pending_invitations(scope: &TenantScope, email: &str) -> String {

@@ -12,6 +12,7 @@
 //! - [`validate`]: parsing raw input into valid values at the edge.
 
 pub mod accounts;
+pub mod audit;
 mod caller;
 pub mod creation;
 mod error;

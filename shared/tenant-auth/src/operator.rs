@@ -53,5 +53,18 @@ pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> AuthResu
         role: Some(role),
         ..UserChanges::default()
     };
-    accounts::update(store, &scope, found.id, changes).await
+    // An operator at the command line: no signed-in actor, and the request id says so.
+    let (action, what) = changes.audited(&found);
+    let origin = thanotopolis_service::RequestOrigin {
+        request_id: Some("thanotopolis-admin".into()),
+        client_address: None,
+    };
+    let entry = crate::audit::Entry::anonymous(
+        &scope,
+        action,
+        accounts::user_target(&found),
+        what,
+        &origin,
+    );
+    accounts::update(store, &scope, &found, changes, entry).await
 }

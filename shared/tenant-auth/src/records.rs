@@ -30,6 +30,21 @@ pub struct TenantRecord {
     /// Conversations of the tenant, kept by the transactions that create and delete them.
     #[serde(default)]
     pub conversation_count: i64,
+    /// The monthly limit of agent use, set by a super_admin; `None`: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_budget: Option<AiBudget>,
+}
+
+/// An organization's monthly allowance of language-model use (replies, routing, consultations,
+/// tool rounds, summaries), per UTC calendar month. Either limit may be absent; when both are
+/// set, whichever is reached first stops the agents.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiBudget {
+    /// Tokens (prompt + completion) a month.
+    pub monthly_tokens: Option<u64>,
+    /// US cents a month, of the model calls whose price is known.
+    pub monthly_cost_cents: Option<u64>,
 }
 
 /// A user account.

@@ -353,6 +353,7 @@ pub async fn logout(state: &AppState, caller: &Caller, presented: &str) -> AuthR
 pub async fn logout_all(state: &AppState, caller: &Caller) -> AuthResult<()> {
     let query = Query::new(keys::tenant_partition(&caller.scope()))
         .begins_with(keys::refresh_families_prefix(caller.user_id()));
+    let mut revoked = 0;
     for family in thanotopolis_store::query_all(state.stores.main.as_ref(), &query).await? {
         let live = family.get("revoked").and_then(|v| v.as_bool()) == Some(false);
         let id = family
@@ -365,7 +366,19 @@ pub async fn logout_all(state: &AppState, caller: &Caller) -> AuthResult<()> {
                 keys::refresh_family(&caller.scope(), caller.user_id(), family_id),
             )
             .await?;
+            revoked += 1;
         }
     }
+    // Revoking is many independent writes: the entry follows them, once they all succeeded.
+    let scope = caller.scope();
+    crate::audit::Entry::by(
+        caller,
+        &scope,
+        "auth.logout_all",
+        crate::accounts::user_target(caller.user()),
+        serde_json::json!({ "sessions_revoked": revoked }),
+    )
+    .append(state.stores.main.as_ref(), &scope)
+    .await?;
     Ok(())
 }

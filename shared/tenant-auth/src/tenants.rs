@@ -1,6 +1,7 @@
 //! Finding tenants from public input (subdomain, access code) and creating them. A tenant
 //! found here yields the [`TenantScope`] used to register or log in to it.
 
+use crate::audit;
 use crate::creation::{Claim, Creation, CreationError, Imported};
 use crate::records::Record;
 use crate::validate::Subdomain;
@@ -19,9 +20,10 @@ pub fn new_access_code() -> String {
 }
 
 /// Gives the organization a new access code (its entry in the access-code index moves with
-/// it): the old code stops working at once.
+/// it), with its audit entry: the old code stops working at once.
 pub async fn regenerate_access_code(
     store: &dyn Store,
+    caller: &crate::Caller,
     scope: &TenantScope,
 ) -> AuthResult<TenantRecord> {
     let code = new_access_code();
@@ -29,10 +31,63 @@ pub async fn regenerate_access_code(
         .set("access_code", code.clone())
         .set("gsi2pk", keys::index::access_code(&code))
         .set("updated_at", crate::now_rfc3339());
-    let item = store
-        .update(&keys::tenant(scope), update, Some(Condition::Exists))
-        .await?;
-    Ok(from_item(item)?)
+    // The codes themselves stay out of the log: each lets anyone join.
+    let entry = audit::Entry::by(
+        caller,
+        scope,
+        "organization.access_code_regenerated",
+        audit::Target::new(
+            "organization",
+            scope.tenant_id(),
+            Some(&caller.tenant().name),
+        ),
+        json!({}),
+    );
+    let change = Write::Update {
+        key: keys::tenant(scope),
+        update,
+        condition: Some(Condition::Exists),
+    };
+    if !entry.commit(store, scope, change).await? {
+        return Err(StoreError::ConditionFailed.into());
+    }
+    load(store, scope)
+        .await?
+        .ok_or_else(|| StoreError::ConditionFailed.into())
+}
+
+/// Sets (or, with `None`, removes) the organization's monthly AI budget, with its audit entry.
+/// `None` when there is no such organization.
+pub async fn set_ai_budget(
+    store: &dyn Store,
+    caller: &crate::Caller,
+    scope: &TenantScope,
+    budget: Option<crate::records::AiBudget>,
+) -> AuthResult<Option<TenantRecord>> {
+    let Some(before) = load(store, scope).await? else {
+        return Ok(None);
+    };
+    let update = match budget {
+        Some(b) => thanotopolis_store::Update::new().set("ai_budget", json!(b)),
+        None => thanotopolis_store::Update::new().remove("ai_budget"),
+    }
+    .set("updated_at", crate::now_rfc3339());
+    let entry = audit::Entry::by(
+        caller,
+        scope,
+        "organization.budget_changed",
+        audit::Target::new("organization", scope.tenant_id(), Some(&before.name)),
+        json!({ "ai_budget": audit::change(before.ai_budget, budget) }),
+    );
+    let change = Write::Update {
+        key: keys::tenant(scope),
+        update,
+        condition: Some(Condition::Exists),
+    };
+    if !entry.commit(store, scope, change).await? {
+        return Ok(None);
+    }
+    load(store, scope).await
 }
 
 /// The tenant of a scope.

@@ -3,8 +3,10 @@
 //! totals always equal its records, however many recordings run at once. Nothing written at
 //! request time is shared between tenants: the all-tenant figures are recomputed from the
 //! tenant aggregates by [`rollup`], off the request path. Stats read aggregates, so their cost
-//! does not grow with the number of records.
+//! does not grow with the number of records. Token use also adds to its tenant's month, which
+//! the AI budget ([`limits`]) is checked against before each model call.
 
+pub mod limits;
 pub mod live_stt;
 pub mod metrics;
 pub mod rollup;
@@ -165,20 +167,28 @@ fn record_writes(scope: &TenantScope, record: &UsageRecord) -> Vec<Write> {
     if let Some(cost) = record.cost_total {
         add = add.add("cost", number(cost));
     }
-    let add = add
-        .set_if_absent("usage_type", record.usage_type.as_str())
-        .set_if_absent("day", day.clone());
-    vec![
+    let add = add.set_if_absent("usage_type", record.usage_type.as_str());
+    let mut writes = vec![
         Write::Put {
             item: record.item(scope),
             condition: Some(Condition::NotExists),
         },
         Write::Update {
             key: keys::tenant_usage_day(scope, &day, &record.usage_type, shard),
-            update: add,
+            update: add.clone().set_if_absent("day", day.clone()),
             condition: None,
         },
-    ]
+    ];
+    // Tokens also count towards the month, which the AI budget is checked against.
+    if record.usage_type == TOKENS {
+        let month = &day[..7];
+        writes.push(Write::Update {
+            key: keys::tenant_usage_month(scope, month, TOKENS, shard),
+            update: add.set_if_absent("month", month),
+            condition: None,
+        });
+    }
+    writes
 }
 
 /// Imports a usage record of the old backend (its id and time kept) into its tenant's records

@@ -78,7 +78,8 @@ pub(crate) struct PostMessage {
 /// completes inside the Lambda invocation; nothing here invents a reply.
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", params(("id" = Uuid, Path, description = "Conversation id")), request_body = PostMessage,
     summary = "Posts a message; agents reply over the conversation's sockets and in its history",
-    responses((status = 200, description = "The caller's message as stored", body = thanotopolis_conversations::MessageRecord), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "The caller's message as stored", body = thanotopolis_conversations::MessageRecord), (status = 404, description = "No such conversation, or the caller is not a member", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Over the user's message rate, or the organization's AI budget for the month is spent (nothing stored; `Retry-After`)", body = ErrorBody)))]
 pub(crate) async fn post_message(
     State(state): State<AppState>,
     axum::Extension(replies): axum::Extension<crate::Replies>,
@@ -87,6 +88,7 @@ pub(crate) async fn post_message(
     Json(body): Json<PostMessage>,
 ) -> ApiResult<Json<Value>> {
     let conversation = open(&state, &caller, id).await?;
+    thanotopolis_agent_runtime::admit_message(&state, &caller).await?;
     let message = conversations::post_message(
         state.stores.main.as_ref(),
         &caller.scope(),
