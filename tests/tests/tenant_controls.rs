@@ -302,6 +302,25 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
+    let (status, agent) = app
+        .post(
+            "/api/agents",
+            org.admin.token(),
+            json!({ "agent_type": "INTAKE_HELPER", "name": "Intake", "system_prompt": "Be brief." }),
+        )
+        .await;
+    assert_eq!(status, 200, "{agent}");
+    let agent_path = format!("/api/agents/{}", agent["id"].as_str().unwrap());
+    let (status, _) = app
+        .patch(
+            &agent_path,
+            org.admin.token(),
+            json!({ "name": "Intake desk", "system_prompt": "Be very brief." }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.delete(&agent_path, org.admin.token()).await;
+    assert_eq!(status, 200);
     let (status, _) = app
         .post("/api/auth/logout/all", member.token(), json!({}))
         .await;
@@ -316,6 +335,9 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
         actions,
         [
             "auth.logout_all",
+            "agent.deleted",
+            "agent.updated",
+            "agent.created",
             "organization.budget_changed",
             "organization.access_code_regenerated",
             "organization.updated",
@@ -326,12 +348,12 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
         ],
         "newest first"
     );
-    let failed = &entries[5];
+    let failed = &entries[8];
     assert_eq!(failed["actor"], Value::Null, "nobody was signed in");
     assert_eq!(failed["target"]["id"], member.id.as_str());
     assert_eq!(failed["changes"]["reason"], "wrong password");
     assert_eq!(failed["client_address"], "127.0.0.1");
-    let role = &entries[4];
+    let role = &entries[7];
     assert_eq!(role["actor"]["id"], org.admin.id.as_str());
     assert_eq!(role["actor"]["email"], org.admin.email.as_str());
     assert_eq!(role["actor"]["role"], "org_admin");
@@ -341,20 +363,33 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
     );
     assert!(role["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(
-        entries[3]["changes"]["name"]["after"], "Renamed Memorial",
+        entries[6]["changes"]["name"]["after"], "Renamed Memorial",
         "{}",
-        entries[3]
+        entries[6]
     );
     assert_eq!(
-        entries[3]["changes"]["phone"],
+        entries[6]["changes"]["phone"],
         json!({ "before": "+33 1 23 45 67 89", "after": "555-0100" })
     );
     assert_eq!(
-        entries[1]["changes"]["ai_budget"],
+        entries[4]["changes"]["ai_budget"],
         json!({ "before": null, "after": { "monthly_tokens": 1000, "monthly_cost_cents": null } })
     );
-    assert_eq!(entries[1]["actor"]["role"], "super_admin");
+    assert_eq!(entries[4]["actor"]["role"], "super_admin");
+    assert_eq!(
+        entries[2]["changes"],
+        json!({ "name": { "before": "Intake", "after": "Intake desk" }, "system_prompt": "changed" })
+    );
+    assert_eq!(
+        entries[1]["changes"]["is_active"],
+        json!({ "before": true, "after": false })
+    );
+    assert_eq!(entries[3]["target"]["label"], "INTAKE_HELPER");
     let text = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !text.contains("Be very brief"),
+        "prompts stay out of the trail"
+    );
     for secret in [
         org.access_code.as_str(),
         regenerated["access_code"].as_str().unwrap(),

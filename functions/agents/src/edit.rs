@@ -7,9 +7,10 @@ use thanotopolis_agents::{self as agents, AgentError, AgentRecord};
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::Path;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json};
+use thanotopolis_store::Write;
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::validate::{Validator, MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use thanotopolis_tenant_auth::{policy, Caller};
+use thanotopolis_tenant_auth::{audit, policy, Caller};
 use uuid::Uuid;
 
 use crate::MAX_SYSTEM_PROMPT;
@@ -99,7 +100,21 @@ pub(crate) async fn create(
     let home = agent
         .home(&caller)
         .expect("the creator may write its own agent");
-    agents::create(state.stores.main.as_ref(), &home, &agent).await?;
+    let scope = caller.scope();
+    let entry = audit::Entry::by(
+        &caller,
+        &scope,
+        "agent.created",
+        target(&agent),
+        json!({ "is_free_agent": agent.is_free_agent, "name": audit::change(Value::Null, &agent.name) }),
+    );
+    agents::create(
+        state.stores.main.as_ref(),
+        &home,
+        &agent,
+        Some((&scope, &entry)),
+    )
+    .await?;
     Ok(Json(agent.response()))
 }
 
@@ -121,10 +136,76 @@ async fn editable(
     Ok(agent)
 }
 
-/// Stores the changed agent (built-in agents keep their stored state in the global partition).
-async fn save(state: &AppState, caller: &Caller, agent: AgentRecord) -> ApiResult<AgentRecord> {
+/// An agent as the audit trail names it.
+fn target(agent: &AgentRecord) -> audit::Target {
+    audit::Target::new("agent", agent.id, Some(&agent.agent_type))
+}
+
+/// What an edit changed, for the audit trail. Prompts and templates are long: the entry says
+/// that they changed, not what they say.
+fn changes(before: &AgentRecord, after: &AgentRecord) -> Value {
+    let mut changes = serde_json::Map::new();
+    let mut field = |name: &str, was: Value, now: Value| {
+        if was != now {
+            changes.insert(name.into(), audit::change(was, now));
+        }
+    };
+    field("name", json!(before.name), json!(after.name));
+    field(
+        "description",
+        json!(before.description),
+        json!(after.description),
+    );
+    field(
+        "capabilities",
+        json!(before.capabilities),
+        json!(after.capabilities),
+    );
+    field(
+        "is_enabled",
+        json!(before.is_enabled),
+        json!(after.is_enabled),
+    );
+    field("is_active", json!(before.is_active), json!(after.is_active));
+    for (name, changed) in [
+        ("system_prompt", before.system_prompt != after.system_prompt),
+        (
+            "configuration_template",
+            before.configuration_template != after.configuration_template,
+        ),
+    ] {
+        if changed {
+            changes.insert(name.into(), json!("changed"));
+        }
+    }
+    Value::Object(changes)
+}
+
+/// Stores the changed agent (built-in agents keep their stored state in the global partition)
+/// with its audit entry, in the caller's organization, in one transaction.
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    before: &AgentRecord,
+    agent: AgentRecord,
+    action: &str,
+) -> ApiResult<AgentRecord> {
     let home = agent.home(caller).ok_or(AgentError::NotFound)?;
-    state.stores.main.put(agent.item(&home), None).await?;
+    let scope = caller.scope();
+    let entry = audit::Entry::by(
+        caller,
+        &scope,
+        action,
+        target(&agent),
+        changes(before, &agent),
+    );
+    let change = Write::Put {
+        item: agent.item(&home),
+        condition: None,
+    };
+    entry
+        .commit(state.stores.main.as_ref(), &scope, change)
+        .await?;
     Ok(
         thanotopolis_store::get_record(state.stores.main.as_ref(), &agent.key(&home))
             .await?
@@ -160,6 +241,7 @@ pub(crate) async fn update(
     Json(body): Json<UpdateAgent>,
 ) -> ApiResult<Json<Value>> {
     let mut agent = editable(&state, &caller, id, "update").await?;
+    let before = agent.clone();
     let mut v = Validator::new();
     if let Some(name) = body
         .name
@@ -198,7 +280,11 @@ pub(crate) async fn update(
         agent.is_active = active;
     }
     agent.updated_at = Some(thanotopolis_tenant_auth::now_rfc3339());
-    Ok(Json(save(&state, &caller, agent).await?.response()))
+    Ok(Json(
+        save(&state, &caller, &before, agent, "agent.updated")
+            .await?
+            .response(),
+    ))
 }
 
 /// A soft delete: the agent stops serving, its history stays readable.
@@ -215,8 +301,9 @@ pub(crate) async fn deactivate(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     let mut agent = editable(&state, &caller, id, "delete").await?;
+    let before = agent.clone();
     agent.is_active = false;
     agent.updated_at = Some(thanotopolis_tenant_auth::now_rfc3339());
-    save(&state, &caller, agent).await?;
+    save(&state, &caller, &before, agent, "agent.deleted").await?;
     Ok(Json(json!({ "message": "Agent deactivated successfully" })))
 }

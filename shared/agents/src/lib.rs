@@ -129,7 +129,14 @@ impl Record for AgentRecord {
 /// proprietary agent's own item (keyed by its type in the tenant's partition) is its claim, so
 /// another organization's private types are neither revealed nor blocked. Free agents are
 /// everyone's: their types are claimed globally, and no organization may take one.
-pub async fn create(store: &dyn Store, home: &TenantScope, agent: &AgentRecord) -> AgentResult<()> {
+/// A creation's audit entry (in the creator's organization) is one of its writes; an import
+/// has none.
+pub async fn create(
+    store: &dyn Store,
+    home: &TenantScope,
+    agent: &AgentRecord,
+    audit: Option<(&TenantScope, &thanotopolis_tenant_auth::audit::Entry)>,
+) -> AgentResult<()> {
     if catalog().iter().any(|a| a.agent_type == agent.agent_type) {
         return Err(AgentError::TypeTaken);
     }
@@ -147,13 +154,14 @@ pub async fn create(store: &dyn Store, home: &TenantScope, agent: &AgentRecord) 
             condition: Condition::NotExists,
         }
     };
-    let writes = vec![
+    let mut writes = vec![
         claim,
         Write::Put {
             item: agent.item(home),
             condition: Some(Condition::NotExists),
         },
     ];
+    writes.extend(audit.map(|(scope, entry)| entry.write(scope)));
     match store.transact(writes).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCanceled { .. }) => Err(AgentError::TypeTaken),
@@ -189,7 +197,7 @@ pub async fn import(
     if dry_run {
         return Ok(Imported::Created);
     }
-    match create(store, home, agent).await {
+    match create(store, home, agent, None).await {
         Ok(()) => Ok(Imported::Created),
         Err(AgentError::TypeTaken) => Ok(Imported::Refused(format!(
             "agent type {} is taken",
