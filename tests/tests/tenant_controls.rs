@@ -321,6 +321,20 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _) = app.delete(&agent_path, org.admin.token()).await;
     assert_eq!(status, 200);
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "arrangements" }))
+        .await;
+    let participants = format!("/api/conversations/{conv}/participants");
+    for email in [plain.email.as_str(), "not-yet@example.org"] {
+        let (status, body) = app
+            .post(&participants, org.admin.token(), json!({ "email": email }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = app
+        .delete(&format!("{participants}/{}", plain.id), org.admin.token())
+        .await;
+    assert_eq!(status, 200);
     let (status, _) = app
         .post("/api/auth/logout/all", member.token(), json!({}))
         .await;
@@ -335,6 +349,9 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
         actions,
         [
             "auth.logout_all",
+            "conversation.member_removed",
+            "conversation.participant_invited",
+            "conversation.member_invited",
             "agent.deleted",
             "agent.updated",
             "agent.created",
@@ -348,12 +365,12 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
         ],
         "newest first"
     );
-    let failed = &entries[8];
+    let failed = &entries[11];
     assert_eq!(failed["actor"], Value::Null, "nobody was signed in");
     assert_eq!(failed["target"]["id"], member.id.as_str());
     assert_eq!(failed["changes"]["reason"], "wrong password");
     assert_eq!(failed["client_address"], "127.0.0.1");
-    let role = &entries[7];
+    let role = &entries[10];
     assert_eq!(role["actor"]["id"], org.admin.id.as_str());
     assert_eq!(role["actor"]["email"], org.admin.email.as_str());
     assert_eq!(role["actor"]["role"], "org_admin");
@@ -363,28 +380,44 @@ async fn security_changes_are_in_the_audit_trail(backend: Backend) {
     );
     assert!(role["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(
-        entries[6]["changes"]["name"]["after"], "Renamed Memorial",
+        entries[9]["changes"]["name"]["after"], "Renamed Memorial",
         "{}",
-        entries[6]
+        entries[9]
     );
     assert_eq!(
-        entries[6]["changes"]["phone"],
+        entries[9]["changes"]["phone"],
         json!({ "before": "+33 1 23 45 67 89", "after": "555-0100" })
     );
     assert_eq!(
-        entries[4]["changes"]["ai_budget"],
+        entries[7]["changes"]["ai_budget"],
         json!({ "before": null, "after": { "monthly_tokens": 1000, "monthly_cost_cents": null } })
     );
-    assert_eq!(entries[4]["actor"]["role"], "super_admin");
+    assert_eq!(entries[7]["actor"]["role"], "super_admin");
     assert_eq!(
-        entries[2]["changes"],
+        entries[5]["changes"],
         json!({ "name": { "before": "Intake", "after": "Intake desk" }, "system_prompt": "changed" })
     );
     assert_eq!(
-        entries[1]["changes"]["is_active"],
+        entries[4]["changes"]["is_active"],
         json!({ "before": true, "after": false })
     );
-    assert_eq!(entries[3]["target"]["label"], "INTAKE_HELPER");
+    assert_eq!(entries[6]["target"]["label"], "INTAKE_HELPER");
+    assert_eq!(
+        entries[3]["target"],
+        json!({ "type": "conversation", "id": conv, "label": null })
+    );
+    assert_eq!(
+        entries[3]["changes"]["member"]["after"]["email"],
+        plain.email.as_str()
+    );
+    assert_eq!(
+        entries[2]["changes"]["participant"]["after"],
+        "not-yet@example.org"
+    );
+    assert_eq!(
+        entries[1]["changes"]["member"]["before"]["id"],
+        plain.id.as_str()
+    );
     let text = serde_json::to_string(&entries).unwrap();
     assert!(
         !text.contains("Be very brief"),

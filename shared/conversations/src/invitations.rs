@@ -7,11 +7,11 @@
 
 use crate::records::MemberRow;
 use crate::{open, ConversationError, ConversationRecord, ConversationResult, Participant};
-use serde_json::json;
+use serde_json::{json, Value};
 use thanotopolis_store::{Condition, Query, Store, StoreError, Update, Write};
 use thanotopolis_tenant_auth::records::Record;
 use thanotopolis_tenant_auth::validate::EmailAddress;
-use thanotopolis_tenant_auth::{accounts, keys, Caller, TenantScope, UserRecord};
+use thanotopolis_tenant_auth::{accounts, audit, keys, Caller, TenantScope, UserRecord};
 use uuid::Uuid;
 
 /// What an invitation did.
@@ -65,9 +65,17 @@ async fn add_member(
     id: Uuid,
     user: &UserRecord,
 ) -> ConversationResult<()> {
+    let scope = caller.scope();
+    let entry = audit::Entry::by(
+        caller,
+        &scope,
+        "conversation.member_invited",
+        conversation_target(id),
+        json!({ "member": audit::change(Value::Null, person(user)) }),
+    );
     for _ in 0..3 {
         let current = open(store, caller, id).await?;
-        match admit(store, &caller.scope(), &current, user).await? {
+        match admit(store, &scope, &current, user, Some(&entry)).await? {
             Admission::Admitted | Admission::AlreadyMember => return Ok(()),
             Admission::Full => return Err(too_many("members", crate::MAX_MEMBERS)),
             Admission::Raced => continue,
@@ -87,12 +95,14 @@ enum Admission {
 /// Makes `user` a member of `current`: the access list in `META` and the member row (the
 /// user's entry in their conversations index) in one transaction, conditional on the version
 /// read, so a concurrent change is retried on fresh data rather than overwritten. A pending
-/// participant with the user's address is taken off the list in the same write.
+/// participant with the user's address is taken off the list in the same write, and so is the
+/// audit entry of an invitation (a registration claiming its invitations has none).
 async fn admit(
     store: &dyn Store,
     scope: &TenantScope,
     current: &ConversationRecord,
     user: &UserRecord,
+    entry: Option<&audit::Entry>,
 ) -> ConversationResult<Admission> {
     if current.members.contains(&user.id) {
         return Ok(Admission::AlreadyMember);
@@ -128,6 +138,10 @@ async fn admit(
             condition: None,
         },
     ];
+    let writes = writes
+        .into_iter()
+        .chain(entry.map(|e| e.write(scope)))
+        .collect();
     Ok(if committed(store, writes).await? {
         Admission::Admitted
     } else {
@@ -193,7 +207,7 @@ pub async fn claim(
             if !invited {
                 break;
             }
-            match admit(store, scope, &current, user).await? {
+            match admit(store, scope, &current, user, None).await? {
                 Admission::Admitted => {
                     joined += 1;
                     break;
@@ -238,7 +252,27 @@ async fn add_pending(
         Ok(vec![("participants".into(), json!(participants))])
     })
     .await?;
+    // The versioned edit above is one write of its own: the entry follows it.
+    let scope = caller.scope();
+    audit::Entry::by(
+        caller,
+        &scope,
+        "conversation.participant_invited",
+        conversation_target(id),
+        json!({ "participant": audit::change(Value::Null, email.as_str()) }),
+    )
+    .append(store, &scope)
+    .await?;
     Ok(added.expect("set by the successful change"))
+}
+
+/// A conversation as the audit trail names it.
+fn conversation_target(id: Uuid) -> audit::Target {
+    audit::Target::new("conversation", id, None)
+}
+
+fn person(user: &UserRecord) -> Value {
+    json!({ "id": user.id, "email": user.email })
 }
 
 /// Removes `user_id` from conversation `id`: a member leaves (their own id), or its creator or
@@ -251,6 +285,18 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> ConversationResult<()> {
     let scope = caller.scope();
+    let action = if user_id == caller.user_id() {
+        "conversation.member_left"
+    } else {
+        "conversation.member_removed"
+    };
+    let entry = audit::Entry::by(
+        caller,
+        &scope,
+        action,
+        conversation_target(id),
+        json!({ "member": audit::change(json!({ "id": user_id }), Value::Null) }),
+    );
     for _ in 0..3 {
         let current = open(store, caller, id).await?;
         if user_id != caller.user_id() {
@@ -278,6 +324,7 @@ pub async fn remove_member(
                 key: keys::conversation_member(&scope, id, user_id),
                 condition: None,
             },
+            entry.write(&scope),
         ];
         if committed(store, writes).await? {
             return Ok(());
