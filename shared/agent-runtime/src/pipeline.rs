@@ -16,8 +16,9 @@
 //! 5. **Remember**: the rolling summary is refreshed when enough messages have left the
 //!    verbatim window ([`memory`]).
 //!
-//! Before every model call (routing, consultations, each reply round, the summary) the
-//! organization's AI budget is checked ([`thanotopolis_usage::limits`]): spent, and no model is
+//! Before every model call after the first (consultations, each tool round, the summary; the
+//! first was covered by the check before the message was stored) the organization's AI budget
+//! is checked ([`thanotopolis_usage::limits`]): spent, and no model is
 //! called. Every model call is metered with the provider's token counts (unknown counts are recorded
 //! as unknown). No reply, token frame or stored message ever contains an agent's instructions
 //! ([`guard::LeakGuard`]). No provider configured, or the provider failing: an `error` frame
@@ -91,8 +92,9 @@ impl Reply<'_> {
         message: &MessageRecord,
         mention: Option<String>,
     ) -> Result<(), ReplyError> {
+        // The budget was just checked before the message was stored (`admit_message`): the
+        // first model call needs no second read of it.
         let llm = self.state.llm.as_ref().ok_or(ReplyError::NoProvider)?;
-        self.budget_left().await?;
         let store = self.state.app.stores.main.as_ref();
         let visible = thanotopolis_agents::visible(store, self.caller).await?;
         let candidates = self.candidates(&visible);
