@@ -187,6 +187,16 @@ impl Store for Counting {
         Ok(page)
     }
 
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> StoreResult<Page> {
+        let page = self.inner.scan(cursor, limit).await?;
+        for item in &page.items {
+            let pk = self.key_of(item);
+            self.counts
+                .add(self.table, &pk, Some(units(item_size(item), 4096)), None);
+        }
+        Ok(page)
+    }
+
     async fn count(&self, query: &Query) -> StoreResult<u64> {
         let n = self.inner.count(query).await?;
         self.counts

@@ -403,6 +403,20 @@ pub struct TestOptions {
     pub wrap_stores: Option<std::sync::Arc<dyn Fn(Stores) -> Stores + Send + Sync>>,
 }
 
+/// Every live item of a table, by scanning it (what an erasure left behind).
+pub async fn all_items(store: &dyn Store) -> Vec<thanotopolis_store::Item> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.scan(cursor.as_deref(), 500).await.expect("scan");
+        items.extend(page.items);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return items,
+        }
+    }
+}
+
 /// A WebSocket client of the local gateway.
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -331,6 +331,92 @@ async fn delete_all_removes_what_the_query_matches(backend: Backend) {
     );
 }
 
+/// A scan reads every live item of the table once, page by page, in both tables; an expired
+/// item is not among them, and a cursor no scan issued is refused.
+async fn scan_reads_every_live_item_once(backend: Backend) {
+    let (s, c) = stores(backend).await;
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let (pk, sk) = (format!("T#{}", i % 4), format!("MSG#{i:03}"));
+        s.put(msg(&pk, &sk, json!({})), None).await.unwrap();
+        expected.push((pk, sk));
+    }
+    s.put(msg("T#9", "OLD", json!({ "expires_at": past() })), None)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = s.scan(cursor.as_deref(), 5).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 5);
+        for item in &page.items {
+            seen.push((
+                item["pk"].as_str().unwrap().to_string(),
+                item["sk"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 5, "{pages} pages of at most 5");
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "every live item once, the expired one not");
+    for bad in ["", "garbage", "e30", "eyJwayI6IlQjMSJ9"] {
+        assert!(
+            matches!(s.scan(Some(bad), 5).await, Err(StoreError::BadCursor)),
+            "{bad}"
+        );
+    }
+    for id in ["a", "b", "d"] {
+        c.put(item(json!({ "connection_id": id })), None)
+            .await
+            .unwrap();
+    }
+    let first = c.scan(None, 2).await.unwrap();
+    let rest = c.scan(first.cursor.as_deref(), 10).await.unwrap();
+    let mut ids: Vec<&str> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|i| i["connection_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b", "d"]);
+}
+
+/// `delete_all` also deletes what an index query matches, page after page.
+async fn delete_all_follows_an_index(backend: Backend) {
+    let (s, _) = stores(backend).await;
+    for i in 0..130 {
+        s.put(
+            msg(
+                &format!("T#{}", i % 7),
+                &format!("R#{i:03}"),
+                json!({ "gsi1pk": "T#RECORDS", "gsi1sk": format!("{i:03}") }),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    s.put(msg("T#1", "KEEP", json!({})), None).await.unwrap();
+    let records = Query::new("T#RECORDS").on(Index::Gsi1);
+    let deleted = thanotopolis_store::delete_all(s.as_ref(), &records)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 130);
+    assert_eq!(s.count(&records).await.unwrap(), 0);
+    assert_eq!(
+        sks(&all_pages(s.as_ref(), Query::new("T#1")).await),
+        ["KEEP"]
+    );
+}
+
 /// DynamoDB stores 32 levels of nesting; both backends refuse deeper items before storage
 /// and read back what they accept.
 async fn deeply_nested_items_are_refused(backend: Backend) {
@@ -787,6 +873,8 @@ async fn round_trips_are_counted(backend: Backend) {
 
 on_both_backends!(
     delete_all_removes_what_the_query_matches,
+    delete_all_follows_an_index,
+    scan_reads_every_live_item_once,
     foreign_cursors_are_refused,
     deeply_nested_items_are_refused,
     put_then_get_returns_the_same_item,

@@ -6,12 +6,15 @@
 //! thanotopolis-admin set-role --user-id 3f0c… --role super_admin
 //! thanotopolis-admin set-role --tenant acme --email ada@acme.org --role admin
 //! thanotopolis-admin import-postgres --url postgres://old@db.internal/thanotopolis --dry-run
+//! thanotopolis-admin export-organization --tenant acme --out acme.jsonl
+//! thanotopolis-admin import-organization --in acme.jsonl
+//! thanotopolis-admin delete-organization --tenant acme --yes
 //! ```
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use thanotopolis_service::config::StoreArgs;
-use thanotopolis_service::Stores;
+use thanotopolis_service::config::{AuthSettings, StoreArgs};
+use thanotopolis_service::{AppState, Stores};
 use thanotopolis_tenant_auth::operator::{self, UserRef};
 use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain};
 use thanotopolis_tenant_auth::Role;
@@ -38,6 +41,44 @@ enum Command {
     /// passwords work, and become argon2id at first login), conversations with members,
     /// agents and participants, messages. A second run imports nothing twice.
     ImportPostgres(ImportPostgres),
+    /// Write an organization's data to one JSON-lines archive: the organization, its users
+    /// (without password hashes), agents, conversations with members and messages, usage
+    /// records and audit trail, ending with a count of each.
+    ExportOrganization(ExportOrganization),
+    /// Import an archive of `export-organization` into a store that does not hold that
+    /// organization (a second run imports nothing twice). Users get no usable password.
+    ImportOrganization(ImportOrganization),
+    /// Erase an organization and everything it owns, everywhere (its partitions, global
+    /// claims, tokens, counters, usage in the all-organization figures, live sockets).
+    /// Interrupted, it can be run again and finishes the erasure.
+    DeleteOrganization(DeleteOrganization),
+}
+
+#[derive(Args)]
+struct ExportOrganization {
+    /// The organization's subdomain.
+    #[arg(long)]
+    tenant: String,
+    /// The archive to write (`FILE.partial` until it is whole).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct ImportOrganization {
+    /// The archive to read.
+    #[arg(long = "in", value_name = "FILE")]
+    input: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct DeleteOrganization {
+    /// The organization's subdomain.
+    #[arg(long)]
+    tenant: String,
+    /// Erase without asking (otherwise the subdomain must be typed again).
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args)]
@@ -75,9 +116,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("cannot connect to the PostgreSQL database")?;
             let connection = tokio::spawn(connection);
-            let stores = Stores::open(&cli.store.settings())
-                .await
-                .context("cannot open the store")?;
+            let stores = open(&cli.store).await?;
             let report = thanotopolis_admin::import_postgres::run(
                 &client,
                 stores.main.as_ref(),
@@ -88,6 +127,57 @@ async fn main() -> anyhow::Result<()> {
             drop(client);
             let _ = connection.await;
             print!("{}", report.summary());
+        }
+        Command::ExportOrganization(args) => {
+            let subdomain = Subdomain::parse(&args.tenant).map_err(anyhow::Error::msg)?;
+            let stores = open(&cli.store).await?;
+            let Some(counts) = thanotopolis_admin::archive::export(
+                stores.main.as_ref(),
+                &subdomain,
+                &args.out,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
+            .await?
+            else {
+                bail!("no organization {:?}", args.tenant);
+            };
+            print!("exported to {}\n{}", args.out.display(), counts.summary());
+        }
+        Command::ImportOrganization(args) => {
+            let stores = open(&cli.store).await?;
+            let report = thanotopolis_admin::archive::import(
+                stores.main.as_ref(),
+                &args.input,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
+            .await?;
+            print!("{}", report.summary());
+        }
+        Command::DeleteOrganization(args) => {
+            let subdomain = Subdomain::parse(&args.tenant).map_err(anyhow::Error::msg)?;
+            if !args.yes {
+                confirm(&args.tenant)?;
+            }
+            let stores = open(&cli.store).await?;
+            // The tool issues and verifies no tokens: the state only carries the stores and
+            // the socket closer.
+            let auth = AuthSettings::with_secret(
+                format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4()).into_bytes(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let mut app = AppState::new(stores, auth);
+            match thanotopolis_sockets::closer_from_env().map_err(anyhow::Error::msg)? {
+                Some(closer) => app.sockets = Some(closer),
+                None => eprintln!(
+                    "WEBSOCKET_MANAGEMENT_ENDPOINT is not set: live sockets of the organization \
+                     lose their rows (so every frame on them is refused) but stay open until \
+                     they close"
+                ),
+            }
+            let Some(erased) = thanotopolis_admin::erase::run(&app, &subdomain).await? else {
+                bail!("no organization {:?}", args.tenant);
+            };
+            print!("{}", erased.summary());
         }
         Command::SetRole(args) => {
             let Some(role) = Role::parse(&args.role) else {
@@ -104,9 +194,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 _ => bail!("name the user with --user-id, or with --tenant and --email"),
             };
-            let stores = Stores::open(&cli.store.settings())
-                .await
-                .context("cannot open the store")?;
+            let stores = open(&cli.store).await?;
             let user = operator::set_role(stores.main.as_ref(), &target, role)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -115,6 +203,28 @@ async fn main() -> anyhow::Result<()> {
                 serde_json::json!({ "id": user.id, "email": user.email, "tenant_id": user.tenant_id, "role": user.role })
             );
         }
+    }
+    Ok(())
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<Stores> {
+    Stores::open(&store.settings())
+        .await
+        .context("cannot open the store")
+}
+
+/// Asks for the subdomain again before an erasure (which cannot be undone).
+fn confirm(subdomain: &str) -> anyhow::Result<()> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "delete-organization erases for good: pass --yes, or run it in a terminal to confirm"
+        );
+    }
+    eprint!("This erases the organization {subdomain:?} and all its data for good. Type its subdomain to go on: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != subdomain {
+        bail!("not confirmed; nothing was erased");
     }
     Ok(())
 }

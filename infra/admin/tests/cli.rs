@@ -1,38 +1,10 @@
 //! `thanotopolis-admin` run as operators run it: a separate process on the store of a running
 //! local gateway, on both backends.
 
-use std::process::Command;
-use thanotopolis_service::config::StoreBackend;
+mod common;
+
+use common::{admin_command, assert_succeeded};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp};
-
-fn admin_command(app: &TestApp) -> Command {
-    let settings = app.gateway.store_settings();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thanotopolis-admin"));
-    cmd.args(["--table", &settings.table])
-        .args(["--connections-table", &settings.connections_table]);
-    match &settings.backend {
-        StoreBackend::Embedded { data_dir } => {
-            cmd.args(["--store", "embedded"])
-                .arg("--data-dir")
-                .arg(data_dir);
-        }
-        StoreBackend::Dynamodb { endpoint } => {
-            cmd.args(["--store", "dynamodb"]).args([
-                "--dynamodb-endpoint",
-                endpoint.as_deref().expect("test endpoint"),
-            ]);
-        }
-    }
-    cmd
-}
-
-fn assert_succeeded(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 async fn set_role_promotes_a_user_while_the_gateway_runs(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -62,6 +62,7 @@ pub async fn import_conversation(
             condition: None,
         });
     }
+    writes.push(crate::lifecycle::entry(scope, &record));
     writes.push(Write::Update {
         key: keys::tenant(scope),
         update: Update::new().add("conversation_count", 1),

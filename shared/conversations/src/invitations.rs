@@ -170,7 +170,11 @@ pub(crate) async fn remember_pending(
 ) -> ConversationResult<()> {
     for email in emails {
         let key = keys::pending_invitation(scope, email.as_str(), id);
-        let hint = json!({ "pk": key.pk, "sk": key.sk, "conversation_id": id });
+        let hint = json!({
+            "pk": key.pk, "sk": key.sk, "conversation_id": id,
+            "gsi1pk": keys::index::tenant_invitations(scope),
+            "gsi1sk": format!("{}#{id}", email.as_str()),
+        });
         store.put(thanotopolis_store::item(hint), None).await?;
     }
     Ok(())

@@ -31,7 +31,7 @@ pub use messages::{
 };
 pub use records::{
     AttachedAgent, ConversationRecord, ConversationResponse, ConversationStatus,
-    ConversationSummary, MessageRecord, Participant, RollingSummary,
+    ConversationSummary, MemberRow, MessageRecord, Participant, RollingSummary,
 };
 
 use serde_json::Value;

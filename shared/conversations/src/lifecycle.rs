@@ -112,6 +112,7 @@ pub async fn create(
             condition: None,
         });
     }
+    writes.push(entry(&scope, &conversation));
     writes.push(Write::Update {
         key: keys::tenant(&scope),
         update: Update::new().add("conversation_count", 1),
@@ -119,6 +120,23 @@ pub async fn create(
     });
     store.transact(writes).await?;
     Ok((conversation, members))
+}
+
+/// The conversation's entry in its tenant's partition ([`keys::tenant_conversation`]), put in
+/// the transaction that creates it, so every conversation of an organization can be found,
+/// whoever is still a member.
+pub(crate) fn entry(
+    scope: &thanotopolis_tenant_auth::TenantScope,
+    conversation: &ConversationRecord,
+) -> Write {
+    let key = keys::tenant_conversation(scope, conversation.id);
+    Write::Put {
+        item: thanotopolis_store::item(serde_json::json!({
+            "pk": key.pk, "sk": key.sk,
+            "conversation_id": conversation.id, "created_at": conversation.created_at,
+        })),
+        condition: None,
+    }
 }
 
 /// Deletes a conversation the caller may delete (see [`crate::open_to_delete`]): its `META`
@@ -137,6 +155,10 @@ pub async fn delete(store: &dyn Store, caller: &Caller, id: Uuid) -> Conversatio
                 key: keys::tenant(&scope),
                 update: Update::new().add("conversation_count", -1),
                 condition: Some(Condition::Exists),
+            },
+            Write::Delete {
+                key: keys::tenant_conversation(&scope, id),
+                condition: None,
             },
         ])
         .await;

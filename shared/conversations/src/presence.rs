@@ -212,6 +212,17 @@ pub async fn end_user_sockets(
     end(app, &ids).await
 }
 
+/// Closes every socket of an organization and deletes their rows (its erasure). Returns how
+/// many sockets were ended.
+pub async fn end_tenant_sockets(app: &AppState, tenant_id: Uuid) -> StoreResult<usize> {
+    let rows = query_all(app.stores.connections.as_ref(), &by_tenant(tenant_id)).await?;
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| row.get("connection_id").and_then(|v| v.as_str()))
+        .collect();
+    end(app, &ids).await
+}
+
 /// Closes a user's sockets to one conversation (they left it, or were removed from it).
 pub async fn end_member_sockets(
     app: &AppState,

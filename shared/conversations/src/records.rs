@@ -193,8 +193,8 @@ impl MessageRecord {
 
 /// A member's row in the conversation's partition: that member's entry in its conversations
 /// index (`gsi1`, in order of joining; the list orders by activity when it reads them).
-#[derive(Serialize)]
-pub(crate) struct MemberRow {
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MemberRow {
     pub conversation_id: Uuid,
     pub user_id: Uuid,
     pub joined_at: String,

@@ -42,6 +42,32 @@ pub(crate) fn decode(schema: &TableSchema, query: &Query, cursor: &str) -> Store
     }
 }
 
+/// The position a scan cursor holds: exactly the table's key attributes, as strings.
+pub(crate) fn decode_scan(schema: &TableSchema, cursor: &str) -> StoreResult<Item> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
+    if bytes.len() > 4096 {
+        return Err(StoreError::BadCursor);
+    }
+    let Ok(serde_json::Value::Object(position)) = serde_json::from_slice(&bytes) else {
+        return Err(StoreError::BadCursor);
+    };
+    let names = key_names(schema, Index::Table);
+    let fits = position.len() == names.len()
+        && names.iter().all(|n| {
+            position
+                .get(*n)
+                .and_then(serde_json::Value::as_str)
+                .is_some()
+        });
+    if fits {
+        Ok(position)
+    } else {
+        Err(StoreError::BadCursor)
+    }
+}
+
 fn key_names(schema: &TableSchema, index: Index) -> Vec<&'static str> {
     let mut names = vec![schema.partition_key];
     names.extend(schema.sort_key);

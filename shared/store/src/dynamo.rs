@@ -408,6 +408,36 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> StoreResult<Page> {
+        let start = cursor
+            .map(|c| cursor::decode_scan(self.schema, c).and_then(|pos| to_attrs(&pos)))
+            .transpose()?;
+        let mut e = Expr::default();
+        let filter = e.live(self.schema, now_epoch());
+        self.count_trip();
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .limit(limit.clamp(1, i32::MAX as u32) as i32)
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let cursor = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => Some(cursor::encode(&from_attrs(k)?)),
+            _ => None,
+        };
+        Ok(Page {
+            items: self.live_items(out.items.unwrap_or_default())?,
+            cursor,
+        })
+    }
+
     async fn count(&self, q: &Query) -> StoreResult<u64> {
         let (key_cond, filter, mut e) = self.query_parts(q);
         let (names, values) = (e.names(), e.values());

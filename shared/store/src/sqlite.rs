@@ -560,6 +560,60 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn scan(&self, cursor: Option<&str>, limit: u32) -> StoreResult<Page> {
+        let schema = self.inner.schema;
+        let after = cursor
+            .map(|c| cursor::decode_scan(schema, c))
+            .transpose()?
+            .map(|pos| {
+                let text = |name: Option<&str>| {
+                    name.and_then(|n| pos.get(n))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (text(Some(schema.partition_key)), text(schema.sort_key))
+            });
+        let limit = limit.max(1);
+        let bodies = self
+            .run(move |inner, conn| {
+                let (from_pk, from_sk) = after.unwrap_or_default();
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT body FROM {} WHERE (ttl IS NULL OR ttl > CAST(?1 AS REAL))
+                           AND (pk, sk) > (?2, ?3) ORDER BY pk, sk LIMIT ?4",
+                        inner.table
+                    ))
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(
+                        rusqlite::params![now_epoch().to_string(), from_pk, from_sk, limit + 1],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .map_err(sql_error)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_error);
+                rows
+            })
+            .await?;
+        let mut items = bodies
+            .iter()
+            .map(|b| parse_body(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut cursor = None;
+        if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            if let Some(last) = items.last() {
+                cursor = Some(cursor::encode(&cursor::position_of(
+                    schema,
+                    Index::Table,
+                    last,
+                )));
+            }
+        }
+        Ok(Page { items, cursor })
+    }
+
     async fn count(&self, query: &Query) -> StoreResult<u64> {
         let q = query.clone();
         self.run(move |inner, conn| {

@@ -65,7 +65,15 @@ pub fn refresh_token(token_hash: &str) -> Key {
 /// Global: failed logins in one fixed window, for one e-mail address (by the SHA-256 of the
 /// address, so no address without an account is ever stored) or one client address.
 pub fn login_failures(subject: &str, window: i64) -> Key {
-    Key::new(format!("LOGINFAIL#{subject}"), format!("WINDOW#{window}"))
+    Key::new(
+        login_failures_partition(subject),
+        format!("WINDOW#{window}"),
+    )
+}
+
+/// Global: every window of one subject's failed logins.
+pub fn login_failures_partition(subject: &str) -> String {
+    format!("LOGINFAIL#{subject}")
 }
 
 /// Index values (`gsi1`/`gsi2` attributes) and the queries that read them.
@@ -103,6 +111,23 @@ pub mod index {
     /// `gsi1pk` of usage records: one tenant's records; `gsi1sk` is `{created_at}#{id}`.
     pub fn tenant_usage(scope: &TenantScope) -> String {
         format!("{}#USAGE", tenant_partition(scope))
+    }
+
+    /// `gsi1pk` of refresh tokens (global items): one tenant's tokens, so erasing an
+    /// organization finds them; `gsi1sk` is `{user_id}#{family_id}`.
+    pub fn tenant_tokens(scope: &TenantScope) -> String {
+        format!("{}#TOKENS", tenant_partition(scope))
+    }
+
+    /// `gsi1pk` of pending invitations: one tenant's, whatever the address; `gsi1sk` is
+    /// `{email}#{conversation_id}`.
+    pub fn tenant_invitations(scope: &TenantScope) -> String {
+        format!("{}#INVITES", tenant_partition(scope))
+    }
+
+    /// `gsi1pk` of a tenant's system metrics, whatever the day; `gsi1sk` is the metric's sort key.
+    pub fn tenant_metrics(scope: &TenantScope) -> String {
+        format!("{}#METRICS", tenant_partition(scope))
     }
 
     /// `gsi2pk` of stored agents: the agent with this id, wherever it is stored.
@@ -154,6 +179,21 @@ pub mod lookup {
         Query::new(index::tenant_usage(scope)).on(Index::Gsi1)
     }
 
+    /// One tenant's refresh tokens.
+    pub fn tenant_tokens(scope: &TenantScope) -> Query {
+        Query::new(index::tenant_tokens(scope)).on(Index::Gsi1)
+    }
+
+    /// One tenant's pending invitations.
+    pub fn tenant_invitations(scope: &TenantScope) -> Query {
+        Query::new(index::tenant_invitations(scope)).on(Index::Gsi1)
+    }
+
+    /// One tenant's system metrics, oldest first.
+    pub fn tenant_metrics(scope: &TenantScope) -> Query {
+        Query::new(index::tenant_metrics(scope)).on(Index::Gsi1)
+    }
+
     /// The stored agent with this id, wherever it is stored.
     pub fn agent_by_id(agent_id: Uuid) -> Query {
         Query::new(index::agent_id(agent_id)).on(Index::Gsi2)
@@ -184,6 +224,19 @@ pub fn tenant_agent(scope: &TenantScope, agent_type: &str) -> Key {
 /// type is unique within its organization by its own key, [`tenant_agent`]).
 pub fn agent_type_claim(agent_type: &str) -> Key {
     Key::new(format!("AGENTTYPE#{agent_type}"), "AGENTTYPE")
+}
+
+/// Sort-key prefix of the tenant's conversation entries ([`tenant_conversation`]).
+pub const CONVERSATION_PREFIX: &str = "CONV#";
+
+/// A conversation's entry in its tenant's partition, written and deleted with the
+/// conversation: every conversation of an organization, members or not, in one query (export
+/// and erasure).
+pub fn tenant_conversation(scope: &TenantScope, conversation_id: Uuid) -> Key {
+    Key::new(
+        tenant_partition(scope),
+        format!("{CONVERSATION_PREFIX}{conversation_id}"),
+    )
 }
 
 /// The partition of one conversation: its `META` item, one `MEMBER#` row per member (for the
@@ -245,9 +298,14 @@ pub fn tenant_usage_month(scope: &TenantScope, month: &str, usage_type: &str, sh
 /// of the user's own so that a busy organization's users do not share one.
 pub fn message_rate(scope: &TenantScope, user_id: Uuid, minute: i64) -> Key {
     Key::new(
-        format!("{}#RATE#{user_id}", tenant_partition(scope)),
+        message_rate_partition(scope, user_id),
         format!("MINUTE#{minute}"),
     )
+}
+
+/// Every minute counter of one user's messages.
+pub fn message_rate_partition(scope: &TenantScope, user_id: Uuid) -> String {
+    format!("{}#RATE#{user_id}", tenant_partition(scope))
 }
 
 /// Partition of the organization's audit trail (rarely written: security-relevant changes).

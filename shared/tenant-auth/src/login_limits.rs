@@ -30,9 +30,8 @@ impl Attempt {
         let window_secs = limits.window.as_secs().max(1) as i64;
         let now = crate::now_epoch();
         let window = now / window_secs;
-        let email_hash = hex(&Sha256::digest(email.as_str().as_bytes()));
         let mut counters = vec![(
-            keys::login_failures(&format!("EMAIL#{email_hash}"), window),
+            keys::login_failures(&email_subject(email), window),
             limits.per_email,
         )];
         if let Some(address) = client {
@@ -76,6 +75,11 @@ impl Attempt {
         }
         Ok(())
     }
+}
+
+/// The subject of an address's failed-login counters: its SHA-256, so no address is stored.
+pub fn email_subject(email: &EmailAddress) -> String {
+    format!("EMAIL#{}", hex(&Sha256::digest(email.as_str().as_bytes())))
 }
 
 fn hex(bytes: &[u8]) -> String {

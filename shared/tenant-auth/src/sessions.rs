@@ -65,6 +65,8 @@ fn token_write(
             "subdomain": subdomain,
             "state": "active",
             "expires_at": crate::now_epoch() + settings.refresh_ttl.as_secs() as i64,
+            "gsi1pk": keys::index::tenant_tokens(&TenantScope::trusted(token.tenant_id)),
+            "gsi1sk": format!("{}#{family_id}", token.user_id),
         }),
     );
     Write::Put {

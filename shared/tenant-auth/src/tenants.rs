@@ -100,18 +100,26 @@ pub async fn by_subdomain(
     store: &dyn Store,
     subdomain: &Subdomain,
 ) -> AuthResult<Option<(TenantScope, TenantRecord)>> {
+    let Some((scope, _)) = claimed_by(store, subdomain).await? else {
+        return Ok(None);
+    };
+    Ok(load(store, &scope).await?.map(|t| (scope, t)))
+}
+
+/// The tenant that claims `subdomain`, and the claim, whether or not the organization's own
+/// item is still there (an erasure that was interrupted: operators' tools).
+pub async fn claimed_by(
+    store: &dyn Store,
+    subdomain: &Subdomain,
+) -> AuthResult<Option<(TenantScope, Item)>> {
     let Some(claim) = store.get(&keys::subdomain_claim(subdomain)).await? else {
         return Ok(None);
     };
-    let Some(id) = claim
+    let id = claim
         .get("tenant_id")
         .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-    else {
-        return Ok(None);
-    };
-    let scope = TenantScope::trusted(id);
-    Ok(load(store, &scope).await?.map(|t| (scope, t)))
+        .and_then(|s| s.parse().ok());
+    Ok(id.map(|id| (TenantScope::trusted(id), claim)))
 }
 
 /// Every tenant, oldest first, for work that spans them all outside any request (operators'

@@ -54,6 +54,10 @@ pub async fn record(
     if let Ok(Value::Object(attrs)) = serde_json::to_value(&metric) {
         item.extend(attrs);
     }
+    if let (Some(scope), Some(sk)) = (scope, &key.sk) {
+        item.insert("gsi1pk".into(), keys::index::tenant_metrics(scope).into());
+        item.insert("gsi1sk".into(), sk.clone().into());
+    }
     store.put(item, None).await?;
     Ok(metric)
 }

@@ -45,13 +45,50 @@ fn day(date: Date) -> String {
 /// Recomputes the all-tenant aggregates of `today` and the day before from every tenant's.
 pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport> {
     let days = [day(today - Duration::days(1)), day(today)];
+    let at = thanotopolis_tenant_auth::now_rfc3339();
+    let recomputed = recompute(store, &days[0], &days[1], &at).await?;
+    let mark = keys::usage_rollup_mark();
+    // The mark goes after the sums: it never claims sums that were not written.
+    store
+        .put(
+            thanotopolis_store::item(json!({
+                "pk": mark.pk, "sk": mark.sk, "rolled_up_at": at, "tenants": recomputed.tenants,
+            })),
+            None,
+        )
+        .await?;
+    Ok(RollupReport {
+        tenants: recomputed.tenants,
+        days: days.to_vec(),
+        aggregates: recomputed.aggregates,
+        rolled_up_at: at,
+    })
+}
+
+/// What [`recompute`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recomputed {
+    pub tenants: usize,
+    /// All-tenant items put (one per day and type with any use).
+    pub aggregates: usize,
+    /// All-tenant items deleted: no tenant has any use of their day and type any more.
+    pub removed: usize,
+}
+
+/// Recomputes the all-tenant aggregates of the days `first..=last` (`YYYY-MM-DD`) from every
+/// tenant's: puts each sum, and deletes an item no tenant's use adds up to any more (an
+/// erased organization's). One query per tenant, whatever the number of days.
+pub async fn recompute(
+    store: &dyn Store,
+    first: &str,
+    last: &str,
+    at: &str,
+) -> StoreResult<Recomputed> {
     let tenants = tenants::all(store).await?;
     let mut sums: BTreeMap<(String, String), Sum> = BTreeMap::new();
     for (scope, _) in &tenants {
-        let query = Query::new(keys::tenant_partition(scope)).between(
-            format!("USAGEDAY#{}", days[0]),
-            format!("USAGEDAY#{}#~", days[1]),
-        );
+        let query = Query::new(keys::tenant_partition(scope))
+            .between(format!("USAGEDAY#{first}"), format!("USAGEDAY#{last}#~"));
         for item in thanotopolis_store::query_all(store, &query).await? {
             let (Some(d), Some(t)) = (text(&item, "day"), text(&item, "usage_type")) else {
                 continue;
@@ -66,7 +103,23 @@ pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport
                 .unwrap_or(0);
         }
     }
-    let at = thanotopolis_tenant_auth::now_rfc3339();
+    let existing = Query::new(keys::GLOBAL_USAGE).between(first, format!("{last}#~"));
+    let stale: Vec<Write> = thanotopolis_store::query_all(store, &existing)
+        .await?
+        .iter()
+        .filter(|item| {
+            let (Some(d), Some(t)) = (text(item, "day"), text(item, "usage_type")) else {
+                return false;
+            };
+            !sums.contains_key(&(d.to_string(), t.to_string()))
+        })
+        .filter_map(|item| store.schema().key_of(item).ok())
+        .map(|key| Write::Delete {
+            key,
+            condition: None,
+        })
+        .collect();
+    let removed = stale.len();
     let mut writes: Vec<Write> = sums
         .iter()
         .map(|((d, t), sum)| {
@@ -84,22 +137,14 @@ pub async fn roll_up(store: &dyn Store, today: Date) -> StoreResult<RollupReport
         })
         .collect();
     let aggregates = writes.len();
-    let mark = keys::usage_rollup_mark();
-    writes.push(Write::Put {
-        item: thanotopolis_store::item(
-            json!({ "pk": mark.pk, "sk": mark.sk, "rolled_up_at": at, "tenants": tenants.len() }),
-        ),
-        condition: None,
-    });
-    // The mark goes last, in the last chunk: it never claims sums that were not written.
+    writes.extend(stale);
     for chunk in writes.chunks(MAX_TRANSACTION_WRITES) {
         store.transact(chunk.to_vec()).await?;
     }
-    Ok(RollupReport {
+    Ok(Recomputed {
         tenants: tenants.len(),
-        days: days.to_vec(),
         aggregates,
-        rolled_up_at: at,
+        removed,
     })
 }
 

@@ -1,0 +1,449 @@
+//! An organization's data out and gone (issue #14): `thanotopolis-admin export-organization`,
+//! `import-organization` and `delete-organization`, run as operators run them on a running
+//! gateway's store, on both backends. Afterwards a scan of both tables proves what is left.
+
+mod common;
+
+use common::{admin_command, assert_succeeded};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use thanotopolis_tenant_auth::Role;
+use thanotopolis_tests::openai::{FakeOpenAi, Script};
+use thanotopolis_tests::{
+    all_items, on_both_backends, Backend, Socket, TestApp, TestOrg, TestUser,
+};
+
+/// An organization with something of everything: three users (one of them promoted, with a
+/// failed login and a refresh; one an admin who reports a metric), its own agent, a conversation with an agent's reply (usage), a member
+/// and a pending e-mail invitation, a system metric and its audit trail.
+struct Populated {
+    org: TestOrg,
+    member: TestUser,
+    conversation: String,
+}
+
+async fn populate(app: &TestApp) -> Populated {
+    let org = app.register_org().await;
+    let member = app.join(&org).await;
+    let (status, _) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": member.email, "password": "not-the-password", "tenant_subdomain": org.subdomain }),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .patch(
+            &format!("/api/organizations/{}/users/{}", org.id, member.id),
+            org.admin.token(),
+            json!({ "role": "org_admin" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, agent) = app
+        .post(
+            "/api/agents",
+            org.admin.token(),
+            json!({ "agent_type": "INTAKE_HELPER", "name": "Intake", "system_prompt": "Be brief." }),
+        )
+        .await;
+    assert_eq!(status, 200, "{agent}");
+    let conversation = app
+        .create_conversation(
+            org.admin.token(),
+            json!({ "title": "arrangements", "user_ids": [member.id], "agent_types": ["GRIEF_SUPPORT"] }),
+        )
+        .await;
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/participants"),
+            org.admin.token(),
+            json!({ "email": "not-yet@example.org" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            org.admin.token(),
+            json!({ "content": "We lost our father.", "mention": "GRIEF_SUPPORT" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({ "refresh_token": member.refresh }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let operator = app.member_with_role(&org, Role::Admin).await;
+    let (status, _) = app
+        .post(
+            "/api/admin/system/metrics?metric_type=queue_depth&value=7",
+            operator.token(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    Populated {
+        org,
+        member,
+        conversation,
+    }
+}
+
+async fn open(app: &TestApp, conversation: &str, user: &TestUser) -> Socket {
+    let url = app.ws_url(&format!(
+        "/?conversation_id={conversation}&token={}",
+        user.access
+    ));
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake")
+        .0
+}
+
+/// Whether the server closes the socket within `within`.
+async fn closes(socket: &mut Socket, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_))) => return true,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Every item of both tables, as text.
+async fn everything(app: &TestApp) -> Vec<String> {
+    let stores = &app.gateway.app.stores;
+    let mut items = all_items(stores.main.as_ref()).await;
+    items.extend(all_items(stores.connections.as_ref()).await);
+    items
+        .into_iter()
+        .map(|i| Value::Object(i).to_string())
+        .collect()
+}
+
+/// What of `items` mentions `needle`, but the dashboard snapshot (recomposed by every rollup).
+fn mentioning(items: &[String], needle: &str) -> Vec<String> {
+    let mut found: Vec<String> = items
+        .iter()
+        .filter(|i| i.contains(needle) && !i.contains(r#""pk":"DASHBOARD""#))
+        .cloned()
+        .collect();
+    found.sort();
+    found
+}
+
+/// Today's all-organization token use, as the rollup stored it.
+fn global_tokens(items: &[String]) -> f64 {
+    let today = &thanotopolis_tenant_auth::now_rfc3339()[..10];
+    items
+        .iter()
+        .map(|i| serde_json::from_str::<Value>(i).unwrap())
+        .find(|i| i["pk"] == "USAGE#ALL" && i["sk"] == format!("{today}#tokens"))
+        .and_then(|i| i["amount"].as_f64())
+        .unwrap_or(0.0)
+}
+
+fn printed(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The count a summary line prints for `what` (`"{what}: {n}"`).
+fn counted(summary: &str, what: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{what}: ")))
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {what:?} in\n{summary}"))
+}
+
+async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let gone = populate(&app).await;
+    let kept = app.register_org().await;
+    let root = app.member_with_role(&kept, Role::SuperAdmin).await;
+    let kept_conversation = app
+        .create_conversation(kept.admin.token(), json!({ "title": "kept" }))
+        .await;
+    let (status, _) = app
+        .post(
+            &format!("/api/conversations/{kept_conversation}/messages"),
+            kept.admin.token(),
+            json!({ "content": "still here" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut socket = open(&app, &gone.conversation, &gone.member).await;
+    let mut kept_socket = open(&app, &kept_conversation, &kept.admin).await;
+    app.run_scheduled("usage-rollup").await;
+
+    let before = everything(&app).await;
+    let traces = mentioning(&before, &gone.org.id);
+    assert!(
+        traces.len() > 20,
+        "the organization is everywhere before: {traces:#?}"
+    );
+    let (gone_tokens, kept_tokens) = (
+        app.usage_today(&gone.org).await.total_tokens,
+        app.usage_today(&kept).await.total_tokens,
+    );
+    assert!(gone_tokens > 0.0 && kept_tokens > 0.0, "both used agents");
+    assert_eq!(
+        global_tokens(&before),
+        gone_tokens + kept_tokens,
+        "its token use is in the all-organization figures"
+    );
+    let kept_before = mentioning(&before, &kept.id);
+
+    let out = admin_command(&app)
+        .args(["delete-organization", "--tenant", &gone.org.subdomain])
+        .output()
+        .expect("run thanotopolis-admin");
+    assert!(!out.status.success(), "without --yes or a terminal it asks");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(everything(&app).await.len(), before.len(), "nothing erased");
+
+    let out = admin_command(&app)
+        .args([
+            "delete-organization",
+            "--tenant",
+            &gone.org.subdomain,
+            "--yes",
+        ])
+        .env(
+            "WEBSOCKET_MANAGEMENT_ENDPOINT",
+            app.gateway.management_url(),
+        )
+        .output()
+        .expect("run thanotopolis-admin");
+    assert_succeeded(&out);
+    let summary = printed(&out);
+    assert_eq!(counted(&summary, "sockets closed"), 1, "{summary}");
+    assert_eq!(counted(&summary, "conversations"), 1);
+    assert_eq!(counted(&summary, "users"), 3);
+    assert_eq!(counted(&summary, "pending invitations"), 1);
+    assert!(counted(&summary, "usage records") >= 1);
+    assert!(counted(&summary, "audit entries") >= 3);
+    assert!(counted(&summary, "refresh tokens") >= 3);
+    assert_eq!(counted(&summary, "failed-login counters"), 1);
+    assert_eq!(counted(&summary, "system metrics"), 1);
+    assert!(
+        closes(&mut socket, Duration::from_secs(10)).await,
+        "its live socket is closed"
+    );
+
+    let after = everything(&app).await;
+    for needle in [
+        gone.org.id.as_str(),
+        gone.org.admin.id.as_str(),
+        gone.member.id.as_str(),
+        gone.member.email.as_str(),
+        gone.org.subdomain.as_str(),
+        "not-yet@example.org",
+    ] {
+        let left = mentioning(&after, needle);
+        assert!(left.is_empty(), "{needle} is still in {left:#?}");
+    }
+    let snapshot = after
+        .iter()
+        .filter(|i| i.contains(r#""pk":"DASHBOARD""#))
+        .any(|i| i.contains(&gone.org.id));
+    assert!(!snapshot, "the dashboard snapshot was composed again");
+    assert_eq!(
+        global_tokens(&after),
+        kept_tokens,
+        "its token use is out of the all-organization figures"
+    );
+    assert_eq!(
+        mentioning(&after, &kept.id),
+        kept_before,
+        "the other organization's items are untouched"
+    );
+    assert!(
+        !closes(&mut kept_socket, Duration::from_millis(300)).await,
+        "another organization's socket stays open"
+    );
+    let (status, messages) = app
+        .get(
+            &format!("/api/conversations/{kept_conversation}/messages"),
+            kept.admin.token(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        messages.as_array().map(Vec::len),
+        Some(2),
+        "its message and the agent's reply"
+    );
+    let (status, _) = app.get("/api/auth/me", root.token()).await;
+    assert_eq!(status, 200);
+
+    let (status, _) = app.get("/api/auth/me", gone.member.token()).await;
+    assert_eq!(status, 401, "its tokens open nothing");
+    let (status, _) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": gone.org.admin.email, "password": gone.org.admin.password }),
+        )
+        .await;
+    assert_eq!(status, 401, "its accounts are gone");
+    let out = admin_command(&app)
+        .args([
+            "delete-organization",
+            "--tenant",
+            &gone.org.subdomain,
+            "--yes",
+        ])
+        .output()
+        .expect("run thanotopolis-admin");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no organization"));
+    let again = app.register_org_named(&gone.org.subdomain).await;
+    assert_ne!(again.id, gone.org.id, "its subdomain is free again");
+}
+
+/// The archive's lines, its header's time left out (the only part two exports of the same
+/// data differ in).
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("archive")
+        .lines()
+        .map(|l| {
+            let mut line: Value = serde_json::from_str(l).expect("a JSON line");
+            if line["kind"] == "archive" {
+                line.as_object_mut().unwrap().remove("exported_at");
+            }
+            line
+        })
+        .collect()
+}
+
+async fn an_exported_organization_imports_into_an_empty_store_whole(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let source = populate(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("org.jsonl");
+
+    let out = admin_command(&app)
+        .args(["export-organization", "--tenant", &source.org.subdomain])
+        .arg("--out")
+        .arg(&archive)
+        .output()
+        .expect("run thanotopolis-admin");
+    assert_succeeded(&out);
+    let summary = printed(&out);
+    assert_eq!(counted(&summary, "organization"), 1, "{summary}");
+    assert_eq!(counted(&summary, "users"), 3);
+    assert_eq!(counted(&summary, "agents"), 1);
+    assert_eq!(counted(&summary, "conversations"), 1, "{summary}");
+    assert_eq!(counted(&summary, "members"), 2);
+    assert_eq!(
+        counted(&summary, "messages"),
+        2,
+        "the message and its reply"
+    );
+    assert!(counted(&summary, "usage records") >= 1);
+    assert!(counted(&summary, "audit entries") >= 3);
+    let text = std::fs::read_to_string(&archive).unwrap();
+    assert!(!text.contains("hashed_password") && !text.contains("$argon2"));
+    assert!(!text.contains(&source.member.password));
+    let exported = lines(&archive);
+    assert_eq!(exported[0]["kind"], "archive");
+    assert_eq!(exported[0]["tenant_id"], source.org.id.as_str());
+    assert_eq!(exported.last().unwrap()["kind"], "end");
+    assert!(!dir.path().join("org.jsonl.partial").exists());
+
+    let empty = TestApp::spawn(backend).await;
+    let cut = dir.path().join("cut.jsonl");
+    let half: Vec<&str> = text.lines().take(exported.len() / 2).collect();
+    std::fs::write(&cut, half.join("\n") + "\n").unwrap();
+    let out = admin_command(&empty)
+        .arg("import-organization")
+        .arg("--in")
+        .arg(&cut)
+        .output()
+        .expect("run thanotopolis-admin");
+    assert!(!out.status.success(), "a cut-off archive is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut off"));
+    assert!(
+        everything(&empty).await.is_empty(),
+        "and nothing of it is written"
+    );
+
+    let out = admin_command(&empty)
+        .arg("import-organization")
+        .arg("--in")
+        .arg(&archive)
+        .output()
+        .expect("run thanotopolis-admin");
+    assert_succeeded(&out);
+    let summary = printed(&out);
+    assert_eq!(counted(&summary, "users"), 3, "{summary}");
+    assert_eq!(counted(&summary, "messages"), 2);
+    assert!(!summary.contains("refused"), "{summary}");
+    let again = dir.path().join("again.jsonl");
+    let out = admin_command(&empty)
+        .args(["export-organization", "--tenant", &source.org.subdomain])
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .expect("run thanotopolis-admin");
+    assert_succeeded(&out);
+    let reexported = lines(&again);
+    assert_eq!(reexported.len(), exported.len());
+    for (line, original) in reexported.iter().zip(&exported) {
+        assert_eq!(
+            line, original,
+            "the imported organization exports as the archive it came from"
+        );
+    }
+
+    let out = admin_command(&empty)
+        .arg("import-organization")
+        .arg("--in")
+        .arg(&archive)
+        .output()
+        .expect("run thanotopolis-admin");
+    assert_succeeded(&out);
+    let summary = printed(&out);
+    assert_eq!(
+        counted(&summary, "users"),
+        0,
+        "a second run imports nothing twice: {summary}"
+    );
+    assert_eq!(counted(&summary, "messages"), 0);
+
+    let (status, _) = empty
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": source.member.email, "password": source.member.password, "tenant_subdomain": source.org.subdomain }),
+        )
+        .await;
+    assert_eq!(status, 401, "an archive carries no password");
+    let (status, info) = empty
+        .get(
+            &format!("/api/organizations/{}/info", source.org.access_code),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+}
+
+on_both_backends!(
+    deleting_an_organization_leaves_no_trace_and_others_untouched,
+    an_exported_organization_imports_into_an_empty_store_whole,
+);
