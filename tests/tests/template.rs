@@ -407,3 +407,44 @@ fn every_route_in_the_code_is_deployed_and_every_deployed_route_exists() {
         "routes in infra/template.yaml but not in the code: {stale:?}"
     );
 }
+
+/// The operator's tool gets its own policy: item-level access to both tables and closing
+/// sockets, never a scan or a wildcard.
+#[test]
+fn the_operator_policy_grants_item_access_only() {
+    let t = template();
+    let policy = &t["Resources"]["OperatorPolicy"];
+    assert_eq!(s(&policy["Type"]), "AWS::IAM::ManagedPolicy");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    let actions: BTreeSet<String> = statements
+        .iter()
+        .flat_map(|st| match &st["Action"] {
+            Value::Sequence(list) => list.iter().map(s).collect::<Vec<_>>(),
+            one => vec![s(one)],
+        })
+        .collect();
+    let allowed: BTreeSet<String> = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+        "execute-api:ManageConnections",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(actions, allowed);
+    for st in statements {
+        assert_eq!(s(&st["Effect"]), "Allow");
+        let resources = format!("{:?}", st["Resource"]);
+        assert!(
+            !resources.contains("\"*\""),
+            "no resource wildcard: {resources}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! ```text
 //! thanotopolis-admin set-role --user-id 3f0c… --role super_admin
 //! thanotopolis-admin set-role --tenant acme --email ada@acme.org --role admin
+//! thanotopolis-admin set-password --tenant acme --email ada@acme.org < new-password.txt
 //! thanotopolis-admin import-postgres --url postgres://old@db.internal/thanotopolis --dry-run
 //! thanotopolis-admin export-organization --tenant acme --out acme.jsonl
 //! thanotopolis-admin import-organization --in acme.jsonl
@@ -16,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use thanotopolis_service::config::{AuthSettings, StoreArgs};
 use thanotopolis_service::{AppState, Stores};
 use thanotopolis_tenant_auth::operator::{self, UserRef};
-use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain};
+use thanotopolis_tenant_auth::validate::{EmailAddress, Password, Subdomain};
 use thanotopolis_tenant_auth::Role;
 
 #[derive(Parser)]
@@ -37,6 +38,9 @@ enum Command {
     /// Set a user's role (user, org_admin, admin, super_admin). This is how a deployment gets
     /// its first super_admin.
     SetRole(SetRole),
+    /// Set a user's password, read from the first line of stdin (accounts imported from an
+    /// archive have none that works). The audit trail records that it was set.
+    SetPassword(SetPassword),
     /// Import the old backend's PostgreSQL database: organizations, users (their bcrypt
     /// passwords work, and become argon2id at first login), conversations with members,
     /// agents and participants, messages. A second run imports nothing twice.
@@ -93,6 +97,22 @@ struct ImportPostgres {
 
 #[derive(Args)]
 struct SetRole {
+    #[command(flatten)]
+    user: UserArgs,
+    /// The new role.
+    #[arg(long)]
+    role: String,
+}
+
+#[derive(Args)]
+struct SetPassword {
+    #[command(flatten)]
+    user: UserArgs,
+}
+
+/// How a command names one user.
+#[derive(Args)]
+struct UserArgs {
     /// The user's id.
     #[arg(long, conflicts_with_all = ["tenant", "email"], required_unless_present = "email")]
     user_id: Option<uuid::Uuid>,
@@ -102,9 +122,23 @@ struct SetRole {
     /// The user's e-mail, with --tenant.
     #[arg(long, requires = "tenant")]
     email: Option<String>,
-    /// The new role.
-    #[arg(long)]
-    role: String,
+}
+
+impl UserArgs {
+    fn target(self) -> anyhow::Result<UserRef> {
+        Ok(match (self.user_id, self.tenant, self.email) {
+            (Some(id), _, _) => UserRef::Id(id),
+            (None, Some(tenant), Some(email)) => UserRef::Email {
+                subdomain: Subdomain::parse(&tenant).map_err(anyhow::Error::msg)?,
+                email: EmailAddress::parse(&email).map_err(anyhow::Error::msg)?,
+            },
+            _ => bail!("name the user with --user-id, or with --tenant and --email"),
+        })
+    }
+}
+
+fn user_line(user: &thanotopolis_tenant_auth::UserRecord) -> serde_json::Value {
+    serde_json::json!({ "id": user.id, "email": user.email, "tenant_id": user.tenant_id, "role": user.role })
 }
 
 #[tokio::main]
@@ -186,22 +220,25 @@ async fn main() -> anyhow::Result<()> {
                     args.role
                 );
             };
-            let target = match (args.user_id, args.tenant, args.email) {
-                (Some(id), _, _) => UserRef::Id(id),
-                (None, Some(tenant), Some(email)) => UserRef::Email {
-                    subdomain: Subdomain::parse(&tenant).map_err(anyhow::Error::msg)?,
-                    email: EmailAddress::parse(&email).map_err(anyhow::Error::msg)?,
-                },
-                _ => bail!("name the user with --user-id, or with --tenant and --email"),
-            };
+            let target = args.user.target()?;
             let stores = open(&cli.store).await?;
             let user = operator::set_role(stores.main.as_ref(), &target, role)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{}",
-                serde_json::json!({ "id": user.id, "email": user.email, "tenant_id": user.tenant_id, "role": user.role })
-            );
+            println!("{}", user_line(&user));
+        }
+        Command::SetPassword(args) => {
+            let target = args.user.target()?;
+            // From stdin, never an argument: arguments show in `ps` and shell history.
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = Password::parse(line.trim_end_matches(['\r', '\n']))
+                .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            let stores = open(&cli.store).await?;
+            let user = operator::set_password(stores.main.as_ref(), &target, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", user_line(&user));
         }
     }
     Ok(())

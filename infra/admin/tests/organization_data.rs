@@ -7,8 +7,13 @@ mod common;
 use common::{admin_command, assert_succeeded};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
+use thanotopolis_admin::erase;
+use thanotopolis_service::Stores;
+use thanotopolis_tenant_auth::validate::Subdomain;
 use thanotopolis_tenant_auth::Role;
+use thanotopolis_tests::interrupting::Interrupting;
 use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{
     all_items, on_both_backends, Backend, Socket, TestApp, TestOrg, TestUser,
@@ -314,6 +319,53 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
     assert_ne!(again.id, gone.org.id, "its subdomain is free again");
 }
 
+/// An erasure cut off after any number of writes (as a killed process would be) finishes when
+/// run again, leaving no trace either.
+async fn an_interrupted_erasure_finishes_when_run_again(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let kept = app.register_org().await;
+    let stores = &app.gateway.app.stores;
+    for writes in [0, 1, 3, 5, 7, 9, 11, 13] {
+        let gone = populate(&app).await;
+        let subdomain = Subdomain::parse(&gone.org.subdomain).unwrap();
+        let mut interrupted = app.gateway.app.clone();
+        interrupted.stores = Stores {
+            main: Arc::new(Interrupting::after(stores.main.clone(), writes)),
+            connections: Arc::new(Interrupting::after(stores.connections.clone(), writes)),
+        };
+        let cut = erase::run(&interrupted, &subdomain).await;
+        assert!(cut.is_err(), "interrupted after {writes} writes");
+        match erase::run(&app.gateway.app, &subdomain).await.unwrap() {
+            Some(finished) => {
+                assert_eq!(finished.resumed, writes > 0, "after {writes} writes");
+                assert!(finished.count("subdomain claim") == 1);
+            }
+            None => {
+                // Cut off after its last step, the subdomain claim: only the dashboard
+                // snapshot is left to compose, which the scheduled rollup does.
+                assert!(
+                    writes > 9,
+                    "after {writes} writes the claim is already gone"
+                );
+                app.run_scheduled("usage-rollup").await;
+            }
+        }
+        let after = everything(&app).await;
+        let left: Vec<&String> = after.iter().filter(|i| i.contains(&gone.org.id)).collect();
+        assert!(left.is_empty(), "after {writes} writes: {left:#?}");
+        assert_eq!(
+            global_tokens(&after),
+            app.usage_today(&kept).await.total_tokens,
+            "after {writes} writes"
+        );
+        assert!(erase::run(&app.gateway.app, &subdomain)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
 /// The archive's lines, its header's time left out (the only part two exports of the same
 /// data differ in).
 fn lines(path: &std::path::Path) -> Vec<Value> {
@@ -434,6 +486,25 @@ async fn an_exported_organization_imports_into_an_empty_store_whole(backend: Bac
         )
         .await;
     assert_eq!(status, 401, "an archive carries no password");
+    let mut set = admin_command(&empty)
+        .args(["set-password", "--tenant", &source.org.subdomain])
+        .args(["--email", &source.member.email])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run thanotopolis-admin");
+    std::io::Write::write_all(set.stdin.as_mut().unwrap(), b"a brand new passphrase\n").unwrap();
+    let out = set.wait_with_output().unwrap();
+    assert_succeeded(&out);
+    let (status, body) = empty
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": source.member.email, "password": "a brand new passphrase", "tenant_subdomain": source.org.subdomain }),
+        )
+        .await;
+    assert_eq!(status, 200, "the operator set a new one: {body}");
     let (status, info) = empty
         .get(
             &format!("/api/organizations/{}/info", source.org.access_code),
@@ -445,5 +516,6 @@ async fn an_exported_organization_imports_into_an_empty_store_whole(backend: Bac
 
 on_both_backends!(
     deleting_an_organization_leaves_no_trace_and_others_untouched,
+    an_interrupted_erasure_finishes_when_run_again,
     an_exported_organization_imports_into_an_empty_store_whole,
 );

@@ -3,11 +3,12 @@
 //! themselves). Used by the `thanotopolis-admin` command-line tool.
 
 use crate::accounts::{self, UserChanges};
-use crate::validate::{EmailAddress, Subdomain};
+use crate::validate::{EmailAddress, Password, Subdomain};
 use crate::{keys, tenants, Role, TenantScope, UserRecord};
 use crate::{AuthError, AuthResult};
+use serde_json::json;
 use thanotopolis_store::from_item;
-use thanotopolis_store::Store;
+use thanotopolis_store::{Condition, Store, Update, Write};
 use uuid::Uuid;
 
 /// How an operator names a user.
@@ -46,6 +47,45 @@ pub async fn find_user(store: &dyn Store, user: &UserRef) -> AuthResult<(TenantS
     found.ok_or(AuthError::UserNotFound)
 }
 
+/// The origin of an operator's change at the command line: no signed-in actor, and the
+/// request id says so.
+fn command_line() -> thanotopolis_service::RequestOrigin {
+    thanotopolis_service::RequestOrigin {
+        request_id: Some("thanotopolis-admin".into()),
+        client_address: None,
+    }
+}
+
+/// Sets a user's password (an account imported from an archive has none that works), and
+/// records that it was set, never what to.
+pub async fn set_password(
+    store: &dyn Store,
+    user: &UserRef,
+    password: &Password,
+) -> AuthResult<UserRecord> {
+    let (scope, found) = find_user(store, user).await?;
+    let hash = crate::password::hash(password.expose().to_string()).await?;
+    let entry = crate::audit::Entry::anonymous(
+        &scope,
+        "user.password_set",
+        accounts::user_target(&found),
+        json!({ "password": "changed" }),
+        &command_line(),
+    );
+    let change = Write::Update {
+        key: keys::user(&scope, found.id),
+        update: Update::new().set("hashed_password", hash.clone()),
+        condition: Some(Condition::Exists),
+    };
+    if !entry.commit(store, &scope, change).await? {
+        return Err(AuthError::UserNotFound);
+    }
+    Ok(UserRecord {
+        hashed_password: hash,
+        ..found
+    })
+}
+
 /// Sets a user's role, whatever it was.
 pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> AuthResult<UserRecord> {
     let (scope, found) = find_user(store, user).await?;
@@ -53,18 +93,13 @@ pub async fn set_role(store: &dyn Store, user: &UserRef, role: Role) -> AuthResu
         role: Some(role),
         ..UserChanges::default()
     };
-    // An operator at the command line: no signed-in actor, and the request id says so.
     let (action, what) = changes.audited(&found);
-    let origin = thanotopolis_service::RequestOrigin {
-        request_id: Some("thanotopolis-admin".into()),
-        client_address: None,
-    };
     let entry = crate::audit::Entry::anonymous(
         &scope,
         action,
         accounts::user_target(&found),
         what,
-        &origin,
+        &command_line(),
     );
     accounts::update(store, &scope, &found, changes, entry).await
 }
