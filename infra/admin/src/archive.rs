@@ -238,22 +238,8 @@ pub async fn export(
     let audit = Query::new(keys::audit_partition(&scope));
     let entries = store.count(&audit).await?;
     let agents = Query::new(keys::tenant_partition(&scope)).begins_with(keys::AGENT_PREFIX);
-    let metas = thanotopolis_store::by_key(
-        store.schema(),
-        store
-            .batch_get(
-                &conversations
-                    .iter()
-                    .map(|id| keys::conversation(&scope, *id))
-                    .collect::<Vec<_>>(),
-            )
-            .await?,
-    );
-    let messages: u64 = metas
-        .values()
-        .filter_map(|m| m.get("message_count").and_then(serde_json::Value::as_u64))
-        .sum();
-    let expected = 2 + users.len() as u64 + conversations.len() as u64 + messages + usage + entries;
+    // Messages join the bar's length as each conversation (which counts them) is read.
+    let expected = 2 + users.len() as u64 + conversations.len() as u64 + usage + entries;
 
     let partial = out.with_extension(match out.extension() {
         Some(ext) => format!("{}.partial", ext.to_string_lossy()),
@@ -350,6 +336,7 @@ async fn export_conversation(
                             .position(|id| *id == m.user_id)
                             .unwrap_or(usize::MAX)
                     });
+                    w.bar.inc_length(record.message_count.max(0) as u64);
                     w.line(&Line::Conversation { record, members })?;
                 }
             } else if sk.starts_with(keys::MESSAGE_PREFIX) {

@@ -16,6 +16,7 @@
 //! Afterwards the dashboard snapshot is composed again (the scheduled rollup would do it
 //! within a minute), so no item anywhere carries the organization's id.
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use thanotopolis_conversations::presence;
 use thanotopolis_service::AppState;
@@ -23,6 +24,9 @@ use thanotopolis_store::{delete_all, Condition, Query, Store, StoreError, StoreR
 use thanotopolis_tenant_auth::validate::{EmailAddress, Subdomain};
 use thanotopolis_tenant_auth::{keys, login_limits, tenants, TenantScope};
 use uuid::Uuid;
+
+/// Conversations erased at once (each is its own partition, so they never conflict).
+const CONCURRENT_CONVERSATIONS: usize = 8;
 
 /// What a run removed, in the order it removed it.
 #[derive(Debug, Default)]
@@ -91,18 +95,27 @@ pub async fn run(app: &AppState, subdomain: &Subdomain) -> anyhow::Result<Option
         presence::end_tenant_sockets(app, tenant_id).await? as u64,
     );
     let users = crate::contents::users(store, &scope).await?;
+    let conversations = crate::contents::conversation_ids(store, &scope, &users).await?;
+    // Each conversation is its own partition: several are erased at once without meeting.
+    let erased_conversations: Vec<StoreResult<(Vec<String>, u64)>> =
+        futures::stream::iter(&conversations)
+            .map(|id| async move {
+                let invited = match store.get(&keys::conversation(&scope, *id)).await? {
+                    Some(meta) => participant_emails(&meta),
+                    None => Vec::new(),
+                };
+                let partition = Query::new(keys::conversation_partition(&scope, *id));
+                Ok((invited, delete_all(store, &partition).await?))
+            })
+            .buffer_unordered(CONCURRENT_CONVERSATIONS)
+            .collect()
+            .await;
     let mut conversation_items = 0;
     let mut invited: Vec<String> = Vec::new();
-    let conversations = crate::contents::conversation_ids(store, &scope, &users).await?;
-    for id in &conversations {
-        if let Some(meta) = store.get(&keys::conversation(&scope, *id)).await? {
-            invited.extend(participant_emails(&meta));
-        }
-        conversation_items += delete_all(
-            store,
-            &Query::new(keys::conversation_partition(&scope, *id)),
-        )
-        .await?;
+    for erased in erased_conversations {
+        let (emails, items) = erased?;
+        invited.extend(emails);
+        conversation_items += items;
     }
     erased.add("conversations", conversations.len() as u64);
     erased.add("conversation items", conversation_items);
