@@ -13,15 +13,7 @@ pub(crate) fn encode(key: &Item) -> String {
 /// Anything else (garbage, `{}`, another query's cursor) is [`StoreError::BadCursor`], before
 /// it reaches a backend (DynamoDB would answer a ValidationException).
 pub(crate) fn decode(schema: &TableSchema, query: &Query, cursor: &str) -> StoreResult<Item> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| StoreError::BadCursor)?;
-    if bytes.len() > 4096 {
-        return Err(StoreError::BadCursor);
-    }
-    let Ok(serde_json::Value::Object(position)) = serde_json::from_slice(&bytes) else {
-        return Err(StoreError::BadCursor);
-    };
+    let position = parse(cursor)?;
     let names = key_names(schema, query.index);
     let text = |name: &str| position.get(name).and_then(serde_json::Value::as_str);
     let fits_names = position.len() == names.len() && names.iter().all(|n| text(n).is_some());
@@ -44,15 +36,7 @@ pub(crate) fn decode(schema: &TableSchema, query: &Query, cursor: &str) -> Store
 
 /// The position a scan cursor holds: exactly the table's key attributes, as strings.
 pub(crate) fn decode_scan(schema: &TableSchema, cursor: &str) -> StoreResult<Item> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| StoreError::BadCursor)?;
-    if bytes.len() > 4096 {
-        return Err(StoreError::BadCursor);
-    }
-    let Ok(serde_json::Value::Object(position)) = serde_json::from_slice(&bytes) else {
-        return Err(StoreError::BadCursor);
-    };
+    let position = parse(cursor)?;
     let names = key_names(schema, Index::Table);
     let fits = position.len() == names.len()
         && names.iter().all(|n| {
@@ -65,6 +49,20 @@ pub(crate) fn decode_scan(schema: &TableSchema, cursor: &str) -> StoreResult<Ite
         Ok(position)
     } else {
         Err(StoreError::BadCursor)
+    }
+}
+
+/// The JSON object a cursor encodes (at most 4 KB of it), whatever its attributes.
+fn parse(cursor: &str) -> StoreResult<Item> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
+    if bytes.len() > 4096 {
+        return Err(StoreError::BadCursor);
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(position)) => Ok(position),
+        _ => Err(StoreError::BadCursor),
     }
 }
 

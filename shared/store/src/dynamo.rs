@@ -123,6 +123,18 @@ impl DynamoStore {
     }
 
     /// Decodes DynamoDB items, dropping expired ones.
+    /// A page of a query or scan: its live items, and a cursor when DynamoDB has more.
+    fn page(&self, items: Option<Vec<AttrMap>>, last: Option<AttrMap>) -> StoreResult<Page> {
+        let cursor = match last {
+            Some(k) if !k.is_empty() => Some(cursor::encode(&from_attrs(k)?)),
+            _ => None,
+        };
+        Ok(Page {
+            items: self.live_items(items.unwrap_or_default())?,
+            cursor,
+        })
+    }
+
     fn live_items(&self, items: Vec<AttrMap>) -> StoreResult<Vec<Item>> {
         let now = now_epoch();
         let mut out = Vec::with_capacity(items.len());
@@ -398,14 +410,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        let cursor = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => Some(cursor::encode(&from_attrs(k)?)),
-            _ => None,
-        };
-        Ok(Page {
-            items: self.live_items(out.items.unwrap_or_default())?,
-            cursor,
-        })
+        self.page(out.items, out.last_evaluated_key)
     }
 
     async fn scan(&self, cursor: Option<&str>, limit: u32) -> StoreResult<Page> {
@@ -428,14 +433,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        let cursor = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => Some(cursor::encode(&from_attrs(k)?)),
-            _ => None,
-        };
-        Ok(Page {
-            items: self.live_items(out.items.unwrap_or_default())?,
-            cursor,
-        })
+        self.page(out.items, out.last_evaluated_key)
     }
 
     async fn count(&self, q: &Query) -> StoreResult<u64> {
