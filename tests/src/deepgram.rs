@@ -14,6 +14,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thanotopolis_fn_voice::DeepgramSettings;
 
+/// A request of project `proj-1` as Deepgram's management API lists it: a live stream of
+/// `seconds` with `tags`, made now.
+pub fn listed_request(id: &str, tags: &[&str], seconds: f64) -> Value {
+    json!({
+        "request_id": id,
+        "project_uuid": "proj-1",
+        "created": thanotopolis_tenant_auth::now_rfc3339(),
+        "path": "/v1/listen?model=nova-2",
+        "api_key_id": "key-1",
+        "response": {
+            "code": 200,
+            "details": {
+                "usd": seconds / 60.0 * 0.0043, "duration": seconds, "total_audio": seconds,
+                "channels": 1, "streams": 1, "method": "streaming", "models": ["nova-2"],
+                "tags": tags,
+            }
+        }
+    })
+}
+
 /// One request seen: path, query parameters, body length.
 pub type Seen = (String, HashMap<String, String>, usize);
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use thanotopolis_tenant_auth::Role;
-use thanotopolis_tests::deepgram::FakeDeepgram;
+use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions, TestUser};
 use thanotopolis_usage::live_stt::DeepgramProject;
 
@@ -209,25 +209,6 @@ async fn missing_or_failing_deepgram_is_said_plainly(backend: Backend) {
     assert_eq!(status, 422);
 }
 
-/// A request as Deepgram's management API lists it.
-fn deepgram_request(id: &str, tags: &[&str], seconds: f64) -> Value {
-    json!({
-        "request_id": id,
-        "project_uuid": "proj-1",
-        "created": thanotopolis_tenant_auth::now_rfc3339(),
-        "path": "/v1/listen?model=nova-2",
-        "api_key_id": "key-1",
-        "response": {
-            "code": 200,
-            "details": {
-                "usd": seconds / 60.0 * 0.0043, "duration": seconds, "total_audio": seconds,
-                "channels": 1, "streams": 1, "method": "streaming", "models": ["nova-2"],
-                "tags": tags,
-            }
-        }
-    })
-}
-
 /// Live streams go to Deepgram directly: their usage is imported from the project's
 /// management API by the signed tag of the grant, once per Deepgram request, and the
 /// statistics say when it was last imported (null before).
@@ -282,9 +263,9 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
         org.admin.id
     );
     deepgram.list(vec![
-        deepgram_request("req-live", &[&tag], 30.5),
-        deepgram_request("req-forged", &[&forged], 99.0),
-        deepgram_request("req-untagged", &[], 12.0),
+        listed_request("req-live", &[&tag], 30.5),
+        listed_request("req-forged", &[&forged], 99.0),
+        listed_request("req-untagged", &[], 12.0),
     ]);
 
     let report = app.run_scheduled("stt-usage-import").await;

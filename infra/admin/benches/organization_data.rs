@@ -105,7 +105,7 @@ async fn main() {
     );
 
     let t = Instant::now();
-    let erased = erase::run(&app.gateway.app, &subdomain)
+    let erased = erase::run(&app.gateway.app, &subdomain, std::time::Duration::ZERO)
         .await
         .unwrap()
         .expect("the organization");

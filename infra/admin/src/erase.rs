@@ -2,9 +2,10 @@
 //!
 //! Order matters, for a run that is interrupted and run again (each step is idempotent, and
 //! no step removes what a later step needs to find its items):
-//! 1. the subdomain claim records the erasure (and the days its usage spans), and the
-//!    organization is deactivated, so no login, refresh or request of its users succeeds;
-//! 2. its sockets are closed and their rows deleted;
+//! 1. the subdomain claim records the erasure (its start, and the days its usage spans), and
+//!    the organization is deactivated, so no login, refresh or request of its users succeeds;
+//! 2. its sockets are closed and their rows deleted, and the run waits until requests that
+//!    began before (an agent's reply) can no longer write;
 //! 3. its conversations (found by their tenant entries and its users' member rows), pending
 //!    invitations, usage records, metrics, users' message-rate and failed-login counters,
 //!    audit trail and refresh tokens (global items, found by their tenant index);
@@ -18,6 +19,7 @@
 
 use futures::StreamExt;
 use serde_json::{json, Value};
+use std::time::Duration;
 use thanotopolis_conversations::presence;
 use thanotopolis_service::AppState;
 use thanotopolis_store::{delete_all, Condition, Query, Store, StoreError, StoreResult, Update};
@@ -70,9 +72,18 @@ impl Erased {
     }
 }
 
-/// Erases the organization at `subdomain`; `None` if there is none (nor an erasure of one
-/// to finish).
-pub async fn run(app: &AppState, subdomain: &Subdomain) -> anyhow::Result<Option<Erased>> {
+/// How long requests that began before an erasure can go on writing: the longest a function
+/// runs (the realtime function's timeout in the template, where agents reply).
+pub const DRAIN: Duration = Duration::from_secs(300);
+
+/// Erases the organization at `subdomain`, waiting `drain` after its deactivation (counted
+/// from the first run's) before deleting; `None` if there is none (nor an erasure of one to
+/// finish).
+pub async fn run(
+    app: &AppState,
+    subdomain: &Subdomain,
+    drain: Duration,
+) -> anyhow::Result<Option<Erased>> {
     let store = app.stores.main.as_ref();
     let claim_key = keys::subdomain_claim(subdomain);
     let Some((scope, claim)) = tenants::claimed_by(store, subdomain)
@@ -88,12 +99,17 @@ pub async fn run(app: &AppState, subdomain: &Subdomain) -> anyhow::Result<Option
         resumed: claim.get("erasure").is_some(),
         ..Erased::default()
     };
-    let days = begin(store, &scope, &claim_key, claim.get("erasure")).await?;
-
+    let begun = begin(store, &scope, &claim_key, claim.get("erasure")).await?;
     erased.add(
         "sockets closed",
         presence::end_tenant_sockets(app, tenant_id).await? as u64,
     );
+    // A request that began before the deactivation (an agent's reply runs for minutes) can
+    // still write; from `drain` after it, none can, and nothing is written back afterwards.
+    let drained = begun.started + drain.as_secs() as i64 - thanotopolis_tenant_auth::now_epoch();
+    if drained > 0 {
+        tokio::time::sleep(Duration::from_secs(drained as u64)).await;
+    }
     let users = crate::contents::users(store, &scope).await?;
     let conversations = crate::contents::conversation_ids(store, &scope, &users).await?;
     // Each conversation is its own partition: several are erased at once without meeting.
@@ -162,30 +178,43 @@ pub async fn run(app: &AppState, subdomain: &Subdomain) -> anyhow::Result<Option
         delete_all(store, &Query::new(keys::tenant_partition(&scope))).await?,
     );
 
-    if let Some((first, last)) = days {
-        let at = thanotopolis_tenant_auth::now_rfc3339();
-        let recomputed = thanotopolis_usage::rollup::recompute(store, &first, &last, &at).await?;
-        erased.add(
-            "all-organization usage days recomputed",
-            recomputed.aggregates as u64,
-        );
-        erased.add("all-organization usage items", recomputed.removed as u64);
-    }
+    let at = thanotopolis_tenant_auth::now_rfc3339();
+    let recomputed =
+        thanotopolis_usage::rollup::recompute(store, &begun.first_day, &begun.last_day, &at)
+            .await?;
+    erased.add(
+        "all-organization usage items recomputed",
+        recomputed.aggregates as u64,
+    );
+    erased.add(
+        "all-organization usage items removed",
+        recomputed.removed as u64,
+    );
     store.delete(&claim_key, None).await?;
     erased.add("subdomain claim", 1);
     thanotopolis_dashboard::snapshot::snapshot(app).await?;
     Ok(Some(erased))
 }
 
-/// Records the erasure on the claim (the days of the organization's usage, from its
-/// aggregates, merged with what an earlier run recorded) and deactivates the organization.
-/// Returns the first and last day of its usage, if it used anything.
+/// An erasure as its claim records it.
+struct Begun {
+    /// When the first run deactivated the organization (epoch seconds).
+    started: i64,
+    /// The days the all-organization usage may hold its use of: from its first day of
+    /// usage (or the start) to the start's day (the rollup recomputes today's too).
+    first_day: String,
+    last_day: String,
+}
+
+/// Records the erasure on the claim (when it started, and the days of the organization's
+/// usage from its aggregates, merged with what an earlier run recorded) and deactivates the
+/// organization.
 async fn begin(
     store: &dyn Store,
     scope: &TenantScope,
     claim_key: &thanotopolis_store::Key,
     earlier: Option<&Value>,
-) -> StoreResult<Option<(String, String)>> {
+) -> StoreResult<Begun> {
     let day_of = |item: &thanotopolis_store::Item| -> Option<String> {
         let sk = item.get("sk")?.as_str()?;
         Some(sk.strip_prefix("USAGEDAY#")?.get(..10)?.to_string())
@@ -199,21 +228,28 @@ async fn begin(
         .chain(&last.items)
         .filter_map(day_of)
         .collect();
-    if let Some(earlier) = earlier {
-        for name in ["first_day", "last_day"] {
-            if let Some(day) = earlier.get(name).and_then(Value::as_str) {
-                days.push(day.to_string());
-            }
-        }
-    }
+    let earlier_text = |name: &str| earlier.and_then(|e| e.get(name)).and_then(Value::as_str);
+    days.extend(
+        ["first_day", "last_day"]
+            .into_iter()
+            .filter_map(earlier_text)
+            .map(str::to_string),
+    );
+    let now = thanotopolis_tenant_auth::now_rfc3339();
+    let started_at = earlier_text("started_at").unwrap_or(&now).to_string();
+    days.push(started_at[..10].to_string());
     days.sort();
-    let span = days.first().cloned().zip(days.last().cloned());
+    let begun = Begun {
+        started: earlier
+            .and_then(|e| e.get("started_epoch"))
+            .and_then(Value::as_i64)
+            .unwrap_or_else(thanotopolis_tenant_auth::now_epoch),
+        first_day: days[0].clone(),
+        last_day: days[days.len() - 1].clone(),
+    };
     let erasure = json!({
-        "started_at": earlier
-            .and_then(|e| e.get("started_at").cloned())
-            .unwrap_or_else(|| json!(thanotopolis_tenant_auth::now_rfc3339())),
-        "first_day": span.as_ref().map(|s| &s.0),
-        "last_day": span.as_ref().map(|s| &s.1),
+        "started_at": started_at, "started_epoch": begun.started,
+        "first_day": begun.first_day, "last_day": begun.last_day,
     });
     store
         .update(
@@ -230,7 +266,7 @@ async fn begin(
         )
         .await;
     match deactivated {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(span),
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(begun),
         Err(e) => Err(e),
     }
 }

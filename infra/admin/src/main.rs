@@ -83,6 +83,12 @@ struct DeleteOrganization {
     /// Erase without asking (otherwise the subdomain must be typed again).
     #[arg(long)]
     yes: bool,
+    /// Seconds to wait after deactivating the organization before deleting, for requests
+    /// already running to end (an agent's reply runs for up to the realtime function's 300 s
+    /// timeout). A run that resumes an erasure counts from its start. 0 when the backend is
+    /// stopped.
+    #[arg(long, default_value_t = thanotopolis_admin::erase::DRAIN.as_secs())]
+    drain: u64,
 }
 
 #[derive(Args)]
@@ -208,7 +214,15 @@ async fn main() -> anyhow::Result<()> {
                      they close"
                 ),
             }
-            let Some(erased) = thanotopolis_admin::erase::run(&app, &subdomain).await? else {
+            if args.drain > 0 {
+                eprintln!(
+                    "deactivating {}; deleting {} s later, once requests already running have ended",
+                    args.tenant, args.drain
+                );
+            }
+            let drain = std::time::Duration::from_secs(args.drain);
+            let Some(erased) = thanotopolis_admin::erase::run(&app, &subdomain, drain).await?
+            else {
                 bail!("no organization {:?}", args.tenant);
             };
             print!("{}", erased.summary());

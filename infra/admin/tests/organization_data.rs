@@ -13,11 +13,13 @@ use thanotopolis_admin::erase;
 use thanotopolis_service::Stores;
 use thanotopolis_tenant_auth::validate::Subdomain;
 use thanotopolis_tenant_auth::Role;
+use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
 use thanotopolis_tests::interrupting::Interrupting;
 use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{
-    all_items, on_both_backends, Backend, Socket, TestApp, TestOrg, TestUser,
+    all_items, on_both_backends, Backend, Socket, TestApp, TestOptions, TestOrg, TestUser,
 };
+use thanotopolis_usage::live_stt::DeepgramProject;
 
 /// An organization with something of everything: three users (one of them promoted, with a
 /// failed login and a refresh; one an admin who reports a metric), its own agent, a conversation with an agent's reply (usage), a member
@@ -174,8 +176,37 @@ fn counted(summary: &str, what: &str) -> u64 {
 
 async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: Backend) {
     let provider = FakeOpenAi::start(Script::default()).await;
-    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let deepgram = FakeDeepgram::start(None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            deepgram: Some(deepgram.settings.clone()),
+            live_stt: Some(DeepgramProject::new(
+                &deepgram.settings.base_url,
+                &deepgram.settings.api_key,
+                "proj-1",
+            )),
+            ..TestOptions::default()
+        },
+    )
+    .await;
     let gone = populate(&app).await;
+    // A live stream of one of its users, metered from Deepgram's list of requests.
+    let (status, grant) = app
+        .post("/api/stt/token", gone.member.token(), json!({}))
+        .await;
+    assert_eq!(status, 200, "{grant}");
+    let tag = grant["url"]
+        .as_str()
+        .unwrap()
+        .split('&')
+        .find_map(|p| p.strip_prefix("tag="))
+        .expect("a tag in the live URL")
+        .replace("%3A", ":");
+    deepgram.list(vec![listed_request("req-gone", &[&tag], 20.0)]);
+    let imported = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(imported["imported"], 1, "{imported}");
     let kept = app.register_org().await;
     let root = app.member_with_role(&kept, Role::SuperAdmin).await;
     let kept_conversation = app
@@ -219,6 +250,7 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert_eq!(everything(&app).await.len(), before.len(), "nothing erased");
 
+    let started = std::time::Instant::now();
     let out = admin_command(&app)
         .args([
             "delete-organization",
@@ -226,6 +258,7 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
             &gone.org.subdomain,
             "--yes",
         ])
+        .args(["--drain", "2"])
         .env(
             "WEBSOCKET_MANAGEMENT_ENDPOINT",
             app.gateway.management_url(),
@@ -233,12 +266,19 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
         .output()
         .expect("run thanotopolis-admin");
     assert_succeeded(&out);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waits for requests in flight"
+    );
     let summary = printed(&out);
     assert_eq!(counted(&summary, "sockets closed"), 1, "{summary}");
     assert_eq!(counted(&summary, "conversations"), 1);
     assert_eq!(counted(&summary, "users"), 3);
     assert_eq!(counted(&summary, "pending invitations"), 1);
-    assert!(counted(&summary, "usage records") >= 1);
+    assert!(
+        counted(&summary, "usage records") >= 2,
+        "its agent's and its live stream's"
+    );
     assert!(counted(&summary, "audit entries") >= 3);
     assert!(counted(&summary, "refresh tokens") >= 3);
     assert_eq!(counted(&summary, "failed-login counters"), 1);
@@ -248,6 +288,12 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
         "its live socket is closed"
     );
 
+    let again = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (&again["imported"], &again["not_ours"]),
+        (&json!(0), &json!(1)),
+        "Deepgram still lists its stream, which is not recorded again: {again}"
+    );
     let after = everything(&app).await;
     for needle in [
         gone.org.id.as_str(),
@@ -311,6 +357,7 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
             &gone.org.subdomain,
             "--yes",
         ])
+        .args(["--drain", "0"])
         .output()
         .expect("run thanotopolis-admin");
     assert!(!out.status.success());
@@ -334,9 +381,12 @@ async fn an_interrupted_erasure_finishes_when_run_again(backend: Backend) {
             main: Arc::new(Interrupting::after(stores.main.clone(), writes)),
             connections: Arc::new(Interrupting::after(stores.connections.clone(), writes)),
         };
-        let cut = erase::run(&interrupted, &subdomain).await;
+        let cut = erase::run(&interrupted, &subdomain, Duration::ZERO).await;
         assert!(cut.is_err(), "interrupted after {writes} writes");
-        match erase::run(&app.gateway.app, &subdomain).await.unwrap() {
+        match erase::run(&app.gateway.app, &subdomain, Duration::ZERO)
+            .await
+            .unwrap()
+        {
             Some(finished) => {
                 assert_eq!(finished.resumed, writes > 0, "after {writes} writes");
                 assert!(finished.count("subdomain claim") == 1);
@@ -359,7 +409,7 @@ async fn an_interrupted_erasure_finishes_when_run_again(backend: Backend) {
             app.usage_today(&kept).await.total_tokens,
             "after {writes} writes"
         );
-        assert!(erase::run(&app.gateway.app, &subdomain)
+        assert!(erase::run(&app.gateway.app, &subdomain, Duration::ZERO)
             .await
             .unwrap()
             .is_none());

@@ -159,7 +159,8 @@ pub struct LiveImportReport {
     /// Recorded by an earlier run.
     pub already: usize,
     /// Without a tag of ours (file transcriptions, which we meter as they pass through us, or
-    /// other users of the project), or with one that does not verify.
+    /// other users of the project), with one that does not verify, or of an organization
+    /// that no longer exists (erased).
     pub not_ours: usize,
     pub since: String,
     pub through: String,
@@ -187,6 +188,7 @@ pub async fn import(
         ..LiveImportReport::default()
     };
     let secret = project.api_key.as_bytes();
+    let mut organizations: std::collections::HashMap<Uuid, bool> = Default::default();
     let mut complete = false;
     for page in 0..MAX_PAGES {
         let requests = project
@@ -208,6 +210,20 @@ pub async fn import(
                 report.not_ours += 1;
                 continue;
             };
+            // Deepgram keeps requests after we erase an organization: its tags still
+            // verify, but its use is not recorded again.
+            let exists = match organizations.get(&scope.tenant_id()) {
+                Some(known) => *known,
+                None => {
+                    let found = store.get(&keys::tenant(&scope)).await?.is_some();
+                    organizations.insert(scope.tenant_id(), found);
+                    found
+                }
+            };
+            if !exists {
+                report.not_ours += 1;
+                continue;
+            }
             let Ok(created) = OffsetDateTime::parse(
                 &request.created,
                 &time::format_description::well_known::Rfc3339,
