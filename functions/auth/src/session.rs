@@ -59,35 +59,83 @@ pub async fn login(
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string)
         });
-    match authenticate(&state, &email, &body.password, tenant_hint, &origin).await {
+    let store = state.stores.main.as_ref();
+    match authenticate(&state, &email, &body.password, tenant_hint, &origin).await? {
         Ok((scope, user, tenant)) => Ok(Json(
             sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
         )),
-        Err(e @ (ApiError::Unauthorized(_) | ApiError::BadRequest(_))) => {
-            attempt.failed(&state).await?;
-            Err(e)
+        Err(refusal) => {
+            // The counters and an existing account's audit entry are written at once, so
+            // refusing an existing account takes no longer than refusing an unknown address.
+            let audited = async {
+                match &refusal.audit {
+                    Some((scope, entry)) => entry.append(store, scope).await,
+                    None => Ok(()),
+                }
+            };
+            let (counted, audited) = tokio::join!(attempt.failed(&state), audited);
+            counted?;
+            audited?;
+            Err(refusal.error)
         }
-        Err(e) => Err(e),
     }
 }
 
-/// The account, its scope and its active organization, if `password` is its password.
+/// Why a login was refused, and the entry it leaves in the audit trail of an existing
+/// account's organization.
+struct Refusal {
+    error: ApiError,
+    audit: Option<(TenantScope, audit::Entry)>,
+}
+
+impl Refusal {
+    fn unknown(error: ApiError) -> Self {
+        Refusal { error, audit: None }
+    }
+
+    fn of(
+        scope: &TenantScope,
+        user: &UserRecord,
+        origin: &RequestOrigin,
+        reason: &str,
+        error: ApiError,
+    ) -> Self {
+        let entry = audit::Entry::anonymous(
+            scope,
+            "auth.login_failed",
+            accounts::user_target(user),
+            json!({ "reason": reason }),
+            origin,
+        );
+        Refusal {
+            error,
+            audit: Some((*scope, entry)),
+        }
+    }
+}
+
+/// The account, its scope and its active organization if `password` is its password, else
+/// why not.
 async fn authenticate(
     state: &AppState,
     email: &EmailAddress,
     password: &str,
     tenant_hint: Option<String>,
     origin: &RequestOrigin,
-) -> ApiResult<(TenantScope, UserRecord, TenantRecord)> {
+) -> ApiResult<Result<(TenantScope, UserRecord, TenantRecord), Refusal>> {
     let store = state.stores.main.as_ref();
     let found = match tenant_hint {
         Some(raw) => {
-            let (scope, tenant) = match Subdomain::parse(&raw) {
+            let hinted = match Subdomain::parse(&raw) {
                 Ok(sub) => tenants::by_subdomain(store, &sub).await?,
                 Err(_) => None,
             }
-            .filter(|(_, t)| t.is_active)
-            .ok_or_else(|| ApiError::bad_request("Invalid tenant"))?;
+            .filter(|(_, t)| t.is_active);
+            let Some((scope, tenant)) = hinted else {
+                return Ok(Err(Refusal::unknown(ApiError::bad_request(
+                    "Invalid tenant",
+                ))));
+            };
             accounts::by_email(store, &scope, email)
                 .await?
                 .map(|user| (scope, user, Some(tenant)))
@@ -96,45 +144,48 @@ async fn authenticate(
             .await?
             .map(|(scope, user)| (scope, user, None)),
     };
-    // The hash is always checked, so every answer costs the same time; an inactive account or
-    // organization answers the same whether or not the password was right (no oracle).
+    // The hash is always checked, so every answer costs the same time (the organization is
+    // read meanwhile); an inactive account or organization answers the same whether or not
+    // the password was right (no oracle).
     let password: String = password.chars().take(256).collect();
-    let genuine = password::verify(
-        password.clone(),
-        found.as_ref().map(|(_, u, _)| u.hashed_password.clone()),
-    )
-    .await?;
-    let Some((scope, user, tenant)) = found else {
-        return Err(ApiError::unauthorized("Invalid credentials"));
+    let hash = found.as_ref().map(|(_, u, _)| u.hashed_password.clone());
+    let organization = async {
+        match &found {
+            Some((scope, _, None)) => tenants::load(store, scope).await,
+            _ => Ok(None),
+        }
     };
-    // A failed login of an existing account is in its organization's audit trail.
-    let failed = |reason: &'static str| {
-        let entry = audit::Entry::anonymous(
-            &scope,
-            "auth.login_failed",
-            accounts::user_target(&user),
-            json!({ "reason": reason }),
-            origin,
-        );
-        async move { entry.append(store, &scope).await }
+    let (genuine, organization) =
+        tokio::join!(password::verify(password.clone(), hash), organization);
+    let (genuine, organization) = (genuine?, organization?);
+    let Some((scope, user, hinted)) = found else {
+        return Ok(Err(Refusal::unknown(ApiError::unauthorized(
+            "Invalid credentials",
+        ))));
     };
+    let refused = |reason, error| Ok(Err(Refusal::of(&scope, &user, origin, reason, error)));
     if !user.is_active {
-        failed("account disabled").await?;
-        return Err(ApiError::bad_request("User account is disabled"));
+        return refused(
+            "account disabled",
+            ApiError::bad_request("User account is disabled"),
+        );
     }
-    let tenant = match tenant {
-        Some(t) => t,
-        None => tenants::load(store, &scope)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("Invalid credentials"))?,
+    let Some(tenant) = hinted.or(organization) else {
+        return Ok(Err(Refusal::unknown(ApiError::unauthorized(
+            "Invalid credentials",
+        ))));
     };
     if !tenant.is_active {
-        failed("organization inactive").await?;
-        return Err(ApiError::bad_request("Organization is not active"));
+        return refused(
+            "organization inactive",
+            ApiError::bad_request("Organization is not active"),
+        );
     }
     if !genuine {
-        failed("wrong password").await?;
-        return Err(ApiError::unauthorized("Invalid credentials"));
+        return refused(
+            "wrong password",
+            ApiError::unauthorized("Invalid credentials"),
+        );
     }
     if password::is_bcrypt(&user.hashed_password) {
         // An account imported from the old backend: from now on it has an argon2id hash. A
@@ -143,7 +194,7 @@ async fn authenticate(
             tracing::warn!(user_id = %user.id, error = %e, "bcrypt hash not replaced");
         }
     }
-    Ok((scope, user, tenant))
+    Ok(Ok((scope, user, tenant)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
