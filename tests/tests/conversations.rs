@@ -594,6 +594,36 @@ async fn colleagues_invited_by_email_become_members(backend: Backend) {
     assert_eq!(body["participants"].as_array().unwrap().len(), 1);
     let (_, list) = app.get("/api/conversations", colleague.token()).await;
     assert_eq!(list[0]["id"], later.as_str());
+
+    // Invited while deactivated: a member from their first login once reactivated.
+    let (status, _) = app
+        .patch(
+            &format!("/api/admin/users/{}", gone.id),
+            admin.token(),
+            json!({ "is_active": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, session) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": gone.email, "password": gone.password }),
+        )
+        .await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["access_token"].as_str();
+    let (_, list) = app.get("/api/conversations", token).await;
+    assert_eq!(list[0]["id"], conv.as_str(), "{list}");
+    let (_, body) = app.get(&format!("/api/conversations/{conv}"), token).await;
+    assert!(
+        !body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["identifier"] == gone.email.as_str()),
+        "no longer pending: {body}"
+    );
 }
 
 /// `DELETE …/participants/{user_id}`: a member leaves, or the creator removes one (another

@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use thanotopolis_conversations::invitations;
 use thanotopolis_service::openapi::ErrorBody;
 use thanotopolis_service::{ApiError, ApiResult, AppState, Json, RequestOrigin};
 use thanotopolis_tenant_auth::accounts::{self};
@@ -61,9 +62,20 @@ pub async fn login(
         });
     let store = state.stores.main.as_ref();
     match authenticate(&state, &email, &body.password, tenant_hint, &origin).await? {
-        Ok((scope, user, tenant)) => Ok(Json(
-            sessions::login(&state, &scope, &user, &tenant.subdomain).await?,
-        )),
+        Ok((scope, user, tenant)) => {
+            // Invitations still pending for the account (it was deactivated when invited, or
+            // its registration could not claim them) make it a member now.
+            let (pair, claimed) = tokio::join!(
+                sessions::login(&state, &scope, &user, &tenant.subdomain),
+                invitations::claim(store, &scope, &user)
+            );
+            match claimed {
+                Ok(0) => {}
+                Ok(joined) => tracing::info!(joined, "pending invitations claimed at login"),
+                Err(e) => tracing::warn!(error = %e, "pending invitations not claimed"),
+            }
+            Ok(Json(pair?))
+        }
         Err(refusal) => {
             // The counters and an existing account's audit entry are written at once, so
             // refusing an existing account takes no longer than refusing an unknown address.
