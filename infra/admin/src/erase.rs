@@ -106,9 +106,9 @@ pub async fn run(
     );
     // A request that began before the deactivation (an agent's reply runs for minutes) can
     // still write; from `drain` after it, none can, and nothing is written back afterwards.
-    let drained = begun.started + drain.as_secs() as i64 - thanotopolis_tenant_auth::now_epoch();
+    let drained = begun.started_ms + drain.as_millis() as i64 - now_ms();
     if drained > 0 {
-        tokio::time::sleep(Duration::from_secs(drained as u64)).await;
+        tokio::time::sleep(Duration::from_millis(drained as u64)).await;
     }
     let users = crate::contents::users(store, &scope).await?;
     let conversations = crate::contents::conversation_ids(store, &scope, &users).await?;
@@ -198,8 +198,8 @@ pub async fn run(
 
 /// An erasure as its claim records it.
 struct Begun {
-    /// When the first run deactivated the organization (epoch seconds).
-    started: i64,
+    /// When the first run deactivated the organization (epoch milliseconds).
+    started_ms: i64,
     /// The days the all-organization usage may hold its use of: from its first day of
     /// usage (or the start) to the start's day (the rollup recomputes today's too).
     first_day: String,
@@ -240,15 +240,15 @@ async fn begin(
     days.push(started_at[..10].to_string());
     days.sort();
     let begun = Begun {
-        started: earlier
-            .and_then(|e| e.get("started_epoch"))
+        started_ms: earlier
+            .and_then(|e| e.get("started_ms"))
             .and_then(Value::as_i64)
-            .unwrap_or_else(thanotopolis_tenant_auth::now_epoch),
+            .unwrap_or_else(now_ms),
         first_day: days[0].clone(),
         last_day: days[days.len() - 1].clone(),
     };
     let erasure = json!({
-        "started_at": started_at, "started_epoch": begun.started,
+        "started_at": started_at, "started_ms": begun.started_ms,
         "first_day": begun.first_day, "last_day": begun.last_day,
     });
     store
@@ -281,4 +281,8 @@ fn participant_emails(meta: &thanotopolis_store::Item) -> Vec<String> {
         .filter_map(|e| EmailAddress::parse(e).ok())
         .map(|e| e.as_str().to_string())
         .collect()
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
