@@ -170,6 +170,14 @@ impl Store for Counting {
         Ok(())
     }
 
+    async fn delete_batch(&self, keys: &[Key]) -> StoreResult<()> {
+        self.inner.delete_batch(keys).await?;
+        for key in keys {
+            self.counts.add(self.table, &key.pk, None, Some(1.0));
+        }
+        Ok(())
+    }
+
     async fn query(&self, query: &Query) -> StoreResult<Page> {
         let page = self.inner.query(query).await?;
         let bytes: usize = page.items.iter().map(item_size).sum();

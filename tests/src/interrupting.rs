@@ -68,6 +68,10 @@ impl Store for Interrupting {
         self.write()?;
         self.inner.delete(key, condition).await
     }
+    async fn delete_batch(&self, keys: &[Key]) -> StoreResult<()> {
+        self.write()?;
+        self.inner.delete_batch(keys).await
+    }
     async fn query(&self, query: &Query) -> StoreResult<Page> {
         self.inner.query(query).await
     }

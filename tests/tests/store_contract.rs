@@ -389,6 +389,36 @@ async fn scan_reads_every_live_item_once(backend: Backend) {
     assert_eq!(ids, ["a", "b", "d"]);
 }
 
+/// `delete_batch` deletes exactly the keys it is given, past one request's 25, whatever their
+/// partitions; absent and repeated keys are no error.
+async fn delete_batch_deletes_exactly_its_keys(backend: Backend) {
+    let (s, _) = stores(backend).await;
+    let (pk, sk) = (
+        |i: usize| format!("T#{}", i % 3),
+        |i: usize| format!("MSG#{i:03}"),
+    );
+    let key = |i: usize| Key::new(pk(i), sk(i));
+    for i in 0..60 {
+        s.put(msg(&pk(i), &sk(i), json!({})), None).await.unwrap();
+    }
+    let mut doomed: Vec<Key> = (0..55).map(key).collect();
+    doomed.extend([key(3), key(3), Key::new("T#9", "ABSENT")]);
+    s.delete_batch(&doomed).await.unwrap();
+    let mut left: Vec<String> = Vec::new();
+    for pk in ["T#0", "T#1", "T#2"] {
+        let items = all_pages(s.as_ref(), Query::new(pk)).await;
+        left.extend(sks(&items).into_iter().map(str::to_string));
+    }
+    left.sort();
+    assert_eq!(
+        left,
+        ["MSG#055", "MSG#056", "MSG#057", "MSG#058", "MSG#059"]
+    );
+    s.delete_batch(&doomed).await.unwrap();
+    s.delete_batch(&[]).await.unwrap();
+    assert_eq!(s.count(&Query::new("T#1")).await.unwrap(), 2);
+}
+
 /// `delete_all` also deletes what an index query matches, page after page.
 async fn delete_all_follows_an_index(backend: Backend) {
     let (s, _) = stores(backend).await;
@@ -874,6 +904,7 @@ async fn round_trips_are_counted(backend: Backend) {
 on_both_backends!(
     delete_all_removes_what_the_query_matches,
     delete_all_follows_an_index,
+    delete_batch_deletes_exactly_its_keys,
     scan_reads_every_live_item_once,
     foreign_cursors_are_refused,
     deeply_nested_items_are_refused,

@@ -91,6 +91,11 @@ impl InFlight {
         self.hold(vec![key], false)
     }
 
+    /// Holds `keys` for a batch of single writes (each refused like [`InFlight::single_write`]).
+    pub(crate) fn single_writes(&self, keys: Vec<Key>) -> StoreResult<Held> {
+        self.hold(keys, false)
+    }
+
     fn hold(&self, keys: Vec<Key>, transaction: bool) -> StoreResult<Held> {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let conflicts = keys.iter().any(|k| {

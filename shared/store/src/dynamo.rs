@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
-    ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem,
-    Update as UpdateAction,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, ReturnValue, ScalarAttributeType, Select, TimeToLiveSpecification, TransactWriteItem,
+    Update as UpdateAction, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -25,6 +25,10 @@ type AttrMap = HashMap<String, AttributeValue>;
 
 /// DynamoDB's limit on keys in one `BatchGetItem`.
 const BATCH_GET_KEYS: usize = 100;
+/// DynamoDB's limit on requests in one `BatchWriteItem`.
+const BATCH_WRITE_REQUESTS: usize = 25;
+/// Retries of a batch's unprocessed part (throttling) before giving up.
+const UNPROCESSED_RETRIES: u32 = 8;
 
 pub struct DynamoStore {
     client: Client,
@@ -319,13 +323,7 @@ impl Store for DynamoStore {
                 {
                     pending = unprocessed.keys;
                     attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "DynamoDB kept returning unprocessed keys".into(),
-                        ));
-                    }
-                    // DynamoDB asks callers to back off exponentially on unprocessed keys.
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                    unprocessed_backoff(attempt, "keys").await?;
                 }
             }
         }
@@ -384,6 +382,27 @@ impl Store for DynamoStore {
         self.single(|| async { conditioned!(request(), c).send().await.map_err(sdk_error) })
             .await
             .map(drop)
+    }
+
+    async fn delete_batch(&self, keys: &[Key]) -> StoreResult<()> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let requests = keys
+            .iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(self.key_map(k)?))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // The batches of one call touch distinct items: they go at once.
+        let batches = requests
+            .chunks(BATCH_WRITE_REQUESTS)
+            .map(|chunk| self.write_batch(chunk.to_vec()));
+        futures::future::try_join_all(batches).await.map(drop)
     }
 
     async fn query(&self, q: &Query) -> StoreResult<Page> {
@@ -478,6 +497,35 @@ impl Store for DynamoStore {
 }
 
 impl DynamoStore {
+    /// One `BatchWriteItem` of up to 25 requests, sent again while it conflicts with a
+    /// transaction, and its unprocessed part (throttling) until none is left.
+    async fn write_batch(&self, mut pending: Vec<WriteRequest>) -> StoreResult<()> {
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let requests = std::mem::take(&mut pending);
+            let res = self
+                .single(|| async {
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.table, requests.clone())
+                        .send()
+                        .await
+                        .map_err(sdk_error)
+                })
+                .await?;
+            if let Some(unprocessed) = res
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|u| !u.is_empty())
+            {
+                pending = unprocessed;
+                attempt += 1;
+                unprocessed_backoff(attempt, "writes").await?;
+            }
+        }
+        Ok(())
+    }
+
     /// One `TransactWriteItems`, its cancellation read as conditions that failed or a conflict.
     async fn transact_once(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
         self.count_trip();
@@ -717,4 +765,16 @@ fn service_error(e: &(impl ProvideErrorMetadata + std::error::Error)) -> StoreEr
         Some("ValidationException") => StoreError::Invalid(message),
         code => StoreError::Unavailable(format!("DynamoDB {}: {message}", code.unwrap_or("error"))),
     }
+}
+
+/// Waits before sending a batch's unprocessed part again (DynamoDB asks for exponential
+/// backoff), or gives up after [`UNPROCESSED_RETRIES`].
+async fn unprocessed_backoff(attempt: u32, what: &str) -> StoreResult<()> {
+    if attempt > UNPROCESSED_RETRIES {
+        return Err(StoreError::Unavailable(format!(
+            "DynamoDB kept returning unprocessed {what}"
+        )));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+    Ok(())
 }

@@ -88,16 +88,13 @@ pub fn by_key(schema: &TableSchema, items: Vec<Item>) -> std::collections::HashM
 }
 
 /// Deletes every item a query matches, on the table or an index, a page of up to 100 at a
-/// time (each page one transaction, so a page is deleted whole or not at all), and returns how
-/// many. Only key attributes are read, so no item's other content can stop it; the cursor is a
-/// position, so the next page starts after the deleted ones whether or not an eventually
-/// consistent index still lists them.
+/// time ([`Store::delete_batch`]: an interrupted run leaves the rest for the next, which
+/// finishes it), and returns how many. Only key attributes are read, so no item's other
+/// content can stop it; the cursor is a position, so the next page starts after the deleted
+/// ones whether or not an eventually consistent index still lists them.
 pub async fn delete_all(store: &dyn Store, query: &Query) -> StoreResult<u64> {
     let schema = store.schema();
-    let mut query = query
-        .clone()
-        .limit(MAX_TRANSACTION_WRITES as u32)
-        .after(None);
+    let mut query = query.clone().limit(100).after(None);
     let mut deleted = 0;
     loop {
         let page = store.query(&query).await?;
@@ -106,20 +103,13 @@ pub async fn delete_all(store: &dyn Store, query: &Query) -> StoreResult<u64> {
             .iter()
             .filter_map(|item| schema.key_of(item).ok())
             .collect();
-        // A transaction touches an item once; a page read through an index can list an
-        // item twice when a concurrent write moved its entry.
+        // A page read through an index can list an item twice when a concurrent write moved
+        // its entry.
         keys.sort();
         keys.dedup();
         if !keys.is_empty() {
             deleted += keys.len() as u64;
-            let writes = keys
-                .into_iter()
-                .map(|key| Write::Delete {
-                    key,
-                    condition: None,
-                })
-                .collect();
-            store.transact(writes).await?;
+            store.delete_batch(&keys).await?;
         }
         match page.cursor {
             Some(cursor) => query = query.after(Some(cursor)),
@@ -167,6 +157,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Item>;
     /// Deletes an item if `condition` holds; deleting an absent item is not an error.
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> StoreResult<()>;
+    /// Deletes every key (any number; absent items are no error), unconditionally and not
+    /// atomically: a failure may leave some deleted, and deleting again finishes the job. For
+    /// bulk removal, at half a transaction's write cost; like [`Store::delete`], a key an
+    /// in-flight transaction holds is retried.
+    async fn delete_batch(&self, keys: &[Key]) -> StoreResult<()>;
     /// One page of items under a partition key, ordered by sort key.
     async fn query(&self, query: &Query) -> StoreResult<Page>;
     /// [`Store::query`] for reads that turn every item into a record ([`query_records`]): a

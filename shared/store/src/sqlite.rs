@@ -543,6 +543,35 @@ impl Store for SqliteStore {
         .map(drop)
     }
 
+    async fn delete_batch(&self, keys: &[Key]) -> StoreResult<()> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        retrying(&self.conflicts, || async {
+            let _held = self.in_flight.single_writes(keys.clone())?;
+            let keys = keys.clone();
+            self.run(move |inner, conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(sql_error)?;
+                let now = now_epoch();
+                for key in keys {
+                    let delete = Write::Delete {
+                        key,
+                        condition: None,
+                    };
+                    inner.apply(&tx, &delete, now)?;
+                }
+                tx.commit().map_err(sql_error)
+            })
+            .await
+        })
+        .await
+    }
+
     async fn query(&self, query: &Query) -> StoreResult<Page> {
         let (bodies, cursor) = self.query_bodies(query).await?;
         let items = bodies
