@@ -7,10 +7,12 @@
 //! is conditional on the item being new, so a second run imports nothing twice; a row that
 //! cannot be imported is reported with its reason, never dropped silently.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustls::pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::Path;
 use thanotopolis_agents::AgentRecord;
 use thanotopolis_conversations::{
     AttachedAgent, ConversationRecord, MessageRecord, Participant, MAX_MESSAGE_BYTES,
@@ -23,8 +25,59 @@ use thanotopolis_tenant_auth::{
 };
 use thanotopolis_usage::UsageRecord;
 use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
+
+/// Connects to the old database, over TLS when its URL says `sslmode=require`: the server's
+/// certificate must then verify against the system's trusted roots or the PEM certificates in
+/// `ca_file` (a managed database's own CA, such as Amazon RDS's bundle). Any other `sslmode`
+/// connects without TLS. The connection runs on its own task until the client is dropped.
+pub async fn connect(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<(Client, JoinHandle<Result<(), tokio_postgres::Error>>)> {
+    let config: tokio_postgres::Config = url.parse().context("not a PostgreSQL URL")?;
+    if config.get_ssl_mode() != SslMode::Require {
+        if ca_file.is_some() {
+            bail!("--ca-file is for TLS: add sslmode=require to the URL");
+        }
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .context("cannot connect to the PostgreSQL database")?;
+        return Ok((client, tokio::spawn(connection)));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped: the ones that load (or the CA file) decide.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{}: not PEM certificates", path.display()))?;
+        if certs.is_empty() {
+            bail!("{}: holds no certificate", path.display());
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .with_context(|| format!("{}: unusable certificate", path.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS setup")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let (client, connection) = config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .await
+        .context("cannot connect to the PostgreSQL database over TLS")?;
+    Ok((client, tokio::spawn(connection)))
+}
 
 /// What a run did (or, with `dry_run`, would do), per table.
 #[derive(Debug, Default)]

@@ -93,9 +93,14 @@ struct DeleteOrganization {
 
 #[derive(Args)]
 struct ImportPostgres {
-    /// The old database, e.g. postgres://user:password@host:5432/dbname (no TLS).
+    /// The old database, e.g. postgres://user:password@host:5432/dbname; TLS with
+    /// `?sslmode=require` (the server's certificate is verified).
     #[arg(long, env = "THANOTOPOLIS_IMPORT_POSTGRES_URL")]
     url: String,
+    /// PEM certificates of the CA that signed the server's certificate, besides the
+    /// system's trusted roots (e.g. Amazon RDS's global bundle); with `sslmode=require`.
+    #[arg(long)]
+    ca_file: Option<std::path::PathBuf>,
     /// Report what would be imported, writing nothing.
     #[arg(long)]
     dry_run: bool,
@@ -152,10 +157,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::ImportPostgres(args) => {
-            let (client, connection) = tokio_postgres::connect(&args.url, tokio_postgres::NoTls)
-                .await
-                .context("cannot connect to the PostgreSQL database")?;
-            let connection = tokio::spawn(connection);
+            let (client, connection) =
+                thanotopolis_admin::import_postgres::connect(&args.url, args.ca_file.as_deref())
+                    .await?;
             let stores = open(&cli.store).await?;
             let report = thanotopolis_admin::import_postgres::run(
                 &client,

@@ -388,6 +388,47 @@ async fn a_dry_run_reports_and_writes_nothing(backend: Backend) {
     assert_eq!(counts(&report, "users"), (3, 0, 1), "the real run does it");
 }
 
+/// `sslmode=require` connects over TLS, the server's certificate verified against the CA
+/// given with `--ca-file`: without it the unknown CA is refused. Other modes connect as before,
+/// without TLS, and refuse a CA file that would do nothing.
+#[tokio::test]
+async fn tls_is_used_and_verified_when_the_url_requires_it() {
+    let url = std::env::var("THANOTOPOLIS_TEST_POSTGRES_URL").expect("run with scripts/test");
+    let ca = std::env::var("THANOTOPOLIS_TEST_POSTGRES_CA").unwrap_or_else(|_| {
+        panic!("THANOTOPOLIS_TEST_POSTGRES_CA is not set: scripts/test gives its server a CA")
+    });
+    let ca = std::path::Path::new(&ca);
+    let encrypted = |client: Client| async move {
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    let required = format!("{url}?sslmode=require");
+    let (client, _) = import_postgres::connect(&required, Some(ca)).await.unwrap();
+    assert!(encrypted(client).await, "over TLS");
+    let Err(refused) = import_postgres::connect(&required, None).await else {
+        panic!("a certificate of an unknown CA is refused");
+    };
+    assert!(
+        format!("{refused:#}").contains("certificate"),
+        "{refused:#}"
+    );
+    let (client, _) = import_postgres::connect(&url, None).await.unwrap();
+    assert!(!encrypted(client).await, "without sslmode=require, plain");
+    let Err(pointless) = import_postgres::connect(&url, Some(ca)).await else {
+        panic!("a CA file without TLS is refused");
+    };
+    assert!(
+        format!("{pointless}").contains("sslmode=require"),
+        "{pointless}"
+    );
+}
+
 on_both_backends!(
     an_old_deployment_is_imported_and_its_users_log_in,
     a_dry_run_reports_and_writes_nothing,
