@@ -54,7 +54,7 @@ async fn a_spent_budget_stops_the_agents_and_says_so(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{usage}");
     assert_eq!(usage["budget"], Value::Null, "no budget: unlimited");
-    assert_eq!(usage["used"]["tokens"], 0.0);
+    assert_eq!(usage["used"]["tokens"], 0);
     assert_eq!(usage["exhausted"], false);
     let (status, _) = app
         .get("/api/organizations/current/usage", member.token())
@@ -109,8 +109,8 @@ async fn a_spent_budget_stops_the_agents_and_says_so(backend: Backend) {
     let (_, usage) = app
         .get("/api/organizations/current/usage", org.admin.token())
         .await;
-    assert_eq!(usage["used"]["tokens"], 49.0, "{usage}");
-    assert_eq!(usage["tokens_left"], 11.0);
+    assert_eq!(usage["used"]["tokens"], 49, "{usage}");
+    assert_eq!(usage["tokens_left"], 11);
     assert_eq!(usage["exhausted"], false);
     assert_eq!(
         post("second").await.0,
@@ -121,10 +121,10 @@ async fn a_spent_budget_stops_the_agents_and_says_so(backend: Backend) {
         .get("/api/organizations/current/usage", org.admin.token())
         .await;
     assert_eq!(
-        usage["used"]["tokens"], 98.0,
+        usage["used"]["tokens"], 98,
         "the call in flight finished: overshoot of one call"
     );
-    assert_eq!(usage["tokens_left"], 0.0);
+    assert_eq!(usage["tokens_left"], 0);
     assert_eq!(usage["exhausted"], true);
     assert_eq!(stored(&app, &conv, org.admin.token()).await.len(), 4);
     let calls = provider.requests().len();
@@ -153,7 +153,7 @@ async fn a_spent_budget_stops_the_agents_and_says_so(backend: Backend) {
     let (_, usage) = app
         .get("/api/organizations/current/usage", org.admin.token())
         .await;
-    assert_eq!(usage["used"]["tokens"], 98.0, "nothing more is metered");
+    assert_eq!(usage["used"]["tokens"], 98, "nothing more is metered");
 
     let (status, _) = app
         .patch(&path, root.token(), json!({ "ai_budget": null }))

@@ -83,9 +83,6 @@ async fn tenants(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
     )))
 }
 
-/// The largest limit accepted (a limit above it is no limit; say `null`).
-const MAX_BUDGET: u64 = 1_000_000_000_000_000;
-
 /// `PATCH /api/admin/tenants/{id}`: sets an organization's monthly AI budget (super_admin).
 /// `ai_budget` is required: an object sets it, `null` removes it (unlimited).
 #[utoipa::path(patch, path = "/api/admin/tenants/{tenant_id}", params(("tenant_id" = Uuid, Path)),
@@ -118,10 +115,10 @@ async fn patch_tenant(
             ("monthly_tokens", b.monthly_tokens),
             ("monthly_cost_cents", b.monthly_cost_cents),
         ] {
-            if limit.is_some_and(|l| l > MAX_BUDGET) {
+            if limit.is_some_and(|l| l > AiBudget::MAX) {
                 return Err(ApiError::invalid(
                     &["body", "ai_budget", name],
-                    format!("At most {MAX_BUDGET}; null for no limit"),
+                    format!("At most {}; null for no limit", AiBudget::MAX),
                 ));
             }
         }
@@ -129,7 +126,7 @@ async fn patch_tenant(
     let scope = caller
         .scope_for(tenant_id)
         .ok_or_else(|| ApiError::not_found("Organization not found"))?;
-    let tenant = tenants::set_ai_budget(state.stores.main.as_ref(), &caller, &scope, budget)
+    let tenant = tenants::set_ai_budget(state.stores.main.as_ref(), Some(&caller), &scope, budget)
         .await?
         .ok_or_else(|| ApiError::not_found("Organization not found"))?;
     Ok(Json(tenant_entry(&tenant)))

@@ -17,8 +17,9 @@ use clap::{Args, Parser, Subcommand};
 use thanotopolis_service::config::{AuthSettings, StoreArgs};
 use thanotopolis_service::{AppState, Stores};
 use thanotopolis_tenant_auth::operator::{self, UserRef};
+use thanotopolis_tenant_auth::records::AiBudget;
 use thanotopolis_tenant_auth::validate::{EmailAddress, Password, Subdomain};
-use thanotopolis_tenant_auth::Role;
+use thanotopolis_tenant_auth::{tenants, Role};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,9 @@ enum Command {
     /// Set a user's password, read from the first line of stdin (accounts imported from an
     /// archive have none that works). The audit trail records that it was set.
     SetPassword(SetPassword),
+    /// Set an organization's monthly AI budget (tokens and/or US cents), or remove it with
+    /// --unlimited; prints the budget as stored. The audit trail records the change.
+    SetBudget(SetBudget),
     /// Import the old backend's PostgreSQL database: organizations, users (their bcrypt
     /// passwords work, and become argon2id at first login), conversations with members,
     /// agents and participants, messages. A second run imports nothing twice.
@@ -116,6 +120,22 @@ struct SetRole {
 }
 
 #[derive(Args)]
+struct SetBudget {
+    /// The organization's subdomain.
+    #[arg(long)]
+    tenant: String,
+    /// Tokens (prompt + completion) a month.
+    #[arg(long, conflicts_with = "unlimited")]
+    monthly_tokens: Option<u64>,
+    /// US cents a month, of the model calls whose price is known.
+    #[arg(long, conflicts_with = "unlimited")]
+    monthly_cost_cents: Option<u64>,
+    /// Remove the budget: agents answer without limit.
+    #[arg(long)]
+    unlimited: bool,
+}
+
+#[derive(Args)]
 struct SetPassword {
     #[command(flatten)]
     user: UserArgs,
@@ -156,6 +176,39 @@ fn user_line(user: &thanotopolis_tenant_auth::UserRecord) -> serde_json::Value {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::SetBudget(args) => {
+            let subdomain = Subdomain::parse(&args.tenant).map_err(anyhow::Error::msg)?;
+            let budget = match (args.monthly_tokens, args.monthly_cost_cents, args.unlimited) {
+                (None, None, false) => {
+                    bail!("give --monthly-tokens and/or --monthly-cost-cents, or --unlimited")
+                }
+                (_, _, true) => None,
+                (monthly_tokens, monthly_cost_cents, false) => Some(AiBudget {
+                    monthly_tokens,
+                    monthly_cost_cents,
+                }),
+            };
+            for limit in budget
+                .iter()
+                .flat_map(|b| [b.monthly_tokens, b.monthly_cost_cents])
+            {
+                if limit.is_some_and(|l| l > AiBudget::MAX) {
+                    bail!("a limit is at most {}; --unlimited for none", AiBudget::MAX);
+                }
+            }
+            let stores = open(&cli.store).await?;
+            let store = stores.main.as_ref();
+            let Some((scope, _)) = tenants::by_subdomain(store, &subdomain).await? else {
+                bail!("no organization {:?}", args.tenant);
+            };
+            let Some(tenant) = tenants::set_ai_budget(store, None, &scope, budget).await? else {
+                bail!("no organization {:?}", args.tenant);
+            };
+            println!(
+                "{}",
+                serde_json::json!({ "tenant_id": tenant.id, "subdomain": tenant.subdomain, "ai_budget": tenant.ai_budget })
+            );
+        }
         Command::ImportPostgres(args) => {
             let (client, connection) =
                 thanotopolis_admin::import_postgres::connect(&args.url, args.ca_file.as_deref())

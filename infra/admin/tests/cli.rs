@@ -58,4 +58,83 @@ async fn set_role_promotes_a_user_while_the_gateway_runs(backend: Backend) {
     assert!(!out.status.success());
 }
 
-on_both_backends!(set_role_promotes_a_user_while_the_gateway_runs);
+/// `set-budget` sets and removes an organization's AI budget as `PATCH /api/admin/tenants/{id}`
+/// does: the organization's admins see it at once, and the audit trail records who (the
+/// command line) changed what.
+async fn set_budget_sets_and_removes_an_organization_budget(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = app.register_org().await;
+    let other = app.register_org().await;
+    let set_budget = |args: &[&str]| {
+        admin_command(&app)
+            .arg("set-budget")
+            .args(args)
+            .output()
+            .expect("run thanotopolis-admin")
+    };
+    let out = set_budget(&["--tenant", &org.subdomain, "--monthly-tokens", "5000"]);
+    assert_succeeded(&out);
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON line");
+    assert_eq!(
+        printed["ai_budget"],
+        serde_json::json!({ "monthly_tokens": 5000, "monthly_cost_cents": null })
+    );
+    let usage = |token| {
+        let app = &app;
+        async move { app.get("/api/organizations/current/usage", token).await.1 }
+    };
+    let seen = usage(org.admin.token()).await;
+    assert_eq!(seen["budget"]["monthly_tokens"], 5000, "{seen}");
+    assert_eq!(seen["tokens_left"], 5000);
+    assert_eq!(
+        usage(other.admin.token()).await["budget"],
+        serde_json::Value::Null
+    );
+
+    let (_, entries) = app
+        .get(
+            "/api/organizations/current/audit?action=organization.budget_changed",
+            org.admin.token(),
+        )
+        .await;
+    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{entries}");
+    assert_eq!(entries[0]["actor"], serde_json::Value::Null);
+    assert_eq!(entries[0]["request_id"], "thanotopolis-admin");
+    assert_eq!(
+        entries[0]["changes"]["ai_budget"]["after"]["monthly_tokens"],
+        5000
+    );
+
+    assert_succeeded(&set_budget(&["--tenant", &org.subdomain, "--unlimited"]));
+    assert_eq!(
+        usage(org.admin.token()).await["budget"],
+        serde_json::Value::Null
+    );
+
+    for (args, says) in [
+        (vec!["--tenant", org.subdomain.as_str()], "--unlimited"),
+        (
+            vec!["--tenant", "no-such-org", "--monthly-tokens", "1"],
+            "no organization",
+        ),
+        (
+            vec![
+                "--tenant",
+                &org.subdomain,
+                "--monthly-cost-cents",
+                "2000000000000000",
+            ],
+            "at most",
+        ),
+    ] {
+        let out = set_budget(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+on_both_backends!(
+    set_role_promotes_a_user_while_the_gateway_runs,
+    set_budget_sets_and_removes_an_organization_budget
+);

@@ -49,7 +49,7 @@ pub async fn find_user(store: &dyn Store, user: &UserRef) -> AuthResult<(TenantS
 
 /// The origin of an operator's change at the command line: no signed-in actor, and the
 /// request id says so.
-fn command_line() -> thanotopolis_service::RequestOrigin {
+pub(crate) fn command_line() -> thanotopolis_service::RequestOrigin {
     thanotopolis_service::RequestOrigin {
         request_id: Some("thanotopolis-admin".into()),
         client_address: None,

@@ -47,6 +47,12 @@ pub struct AiBudget {
     pub monthly_cost_cents: Option<u64>,
 }
 
+impl AiBudget {
+    /// The largest limit accepted (of either kind): far beyond any real month, and exact in
+    /// the JSON numbers clients parse as doubles.
+    pub const MAX: u64 = 1_000_000_000_000_000;
+}
+
 /// A user account.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UserRecord {

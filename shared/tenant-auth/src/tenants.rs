@@ -56,11 +56,12 @@ pub async fn regenerate_access_code(
         .ok_or_else(|| StoreError::ConditionFailed.into())
 }
 
-/// Sets (or, with `None`, removes) the organization's monthly AI budget, with its audit entry.
-/// `None` when there is no such organization.
+/// Sets (or, with `None`, removes) the organization's monthly AI budget, with its audit entry
+/// (by `caller`, or by the operator's command line). `None` when there is no such
+/// organization.
 pub async fn set_ai_budget(
     store: &dyn Store,
-    caller: &crate::Caller,
+    caller: Option<&crate::Caller>,
     scope: &TenantScope,
     budget: Option<crate::records::AiBudget>,
 ) -> AuthResult<Option<TenantRecord>> {
@@ -72,13 +73,21 @@ pub async fn set_ai_budget(
         None => thanotopolis_store::Update::new().remove("ai_budget"),
     }
     .set("updated_at", crate::now_rfc3339());
-    let entry = audit::Entry::by(
-        caller,
-        scope,
+    let (action, target, changes) = (
         "organization.budget_changed",
         audit::Target::new("organization", scope.tenant_id(), Some(&before.name)),
         json!({ "ai_budget": audit::change(before.ai_budget, budget) }),
     );
+    let entry = match caller {
+        Some(caller) => audit::Entry::by(caller, scope, action, target, changes),
+        None => audit::Entry::anonymous(
+            scope,
+            action,
+            target,
+            changes,
+            &crate::operator::command_line(),
+        ),
+    };
     let change = Write::Update {
         key: keys::tenant(scope),
         update,

@@ -53,7 +53,7 @@ impl From<LimitError> for ApiError {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MonthUse {
     /// Tokens reported by the provider.
-    pub tokens: f64,
+    pub tokens: u64,
     /// US cents, of the calls whose model has a known price.
     pub cost_cents: f64,
     /// Model calls metered.
@@ -73,7 +73,7 @@ pub struct BudgetStatus {
     pub budget: Option<AiBudget>,
     pub used: MonthUse,
     /// What is left of each limit (never below 0); `null` for a limit that is not set.
-    pub tokens_left: Option<f64>,
+    pub tokens_left: Option<u64>,
     pub cost_cents_left: Option<f64>,
     /// Agents do not answer until the month ends or the budget is raised.
     pub exhausted: bool,
@@ -116,7 +116,8 @@ pub async fn month_use(
     for item in store.batch_get(&shards).await? {
         let f = |name: &str| item.get(name).and_then(|v| v.as_f64()).unwrap_or(0.0);
         let i = |name: &str| item.get(name).and_then(|v| v.as_i64()).unwrap_or(0);
-        used.tokens += f("amount");
+        // Token amounts are whole; the aggregate's number type is the one of every usage.
+        used.tokens += f("amount").max(0.0).round() as u64;
         used.cost_cents += f("cost") * 100.0;
         used.calls += i("count");
         used.calls_with_unknown_tokens += i("unknown_count");
@@ -138,7 +139,7 @@ pub async fn status(
 fn status_of(budget: Option<AiBudget>, month: String, used: MonthUse) -> BudgetStatus {
     let tokens_left = budget
         .and_then(|b| b.monthly_tokens)
-        .map(|limit| (limit as f64 - used.tokens).max(0.0));
+        .map(|limit| limit.saturating_sub(used.tokens));
     let cost_cents_left = budget
         .and_then(|b| b.monthly_cost_cents)
         .map(|limit| (limit as f64 - used.cost_cents).max(0.0));
@@ -146,7 +147,7 @@ fn status_of(budget: Option<AiBudget>, month: String, used: MonthUse) -> BudgetS
         resets_at: next_month_start(&month),
         month,
         budget,
-        exhausted: tokens_left == Some(0.0) || cost_cents_left == Some(0.0),
+        exhausted: tokens_left == Some(0) || cost_cents_left == Some(0.0),
         used,
         tokens_left,
         cost_cents_left,
@@ -229,7 +230,7 @@ mod tests {
     #[test]
     fn a_budget_is_spent_when_either_limit_is_reached() {
         let used = MonthUse {
-            tokens: 900.0,
+            tokens: 900,
             cost_cents: 12.5,
             calls: 3,
             calls_with_unknown_tokens: 0,
@@ -243,7 +244,7 @@ mod tests {
         let s = status_of(budget(Some(1000), None), "2026-12".into(), used.clone());
         assert_eq!(
             (s.exhausted, s.tokens_left, s.cost_cents_left),
-            (false, Some(100.0), None)
+            (false, Some(100), None)
         );
         let s = status_of(budget(Some(1000), Some(12)), "2026-12".into(), used.clone());
         assert!(s.exhausted);
