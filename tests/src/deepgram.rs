@@ -49,6 +49,15 @@ type Shared = (Arc<Mutex<Vec<Seen>>>, Option<u16>);
 type Listed = (Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Vec<Value>>>);
 
 impl FakeDeepgram {
+    /// The project whose requests this server lists (`proj-1`), for the live STT import.
+    pub fn project(&self) -> thanotopolis_usage::live_stt::DeepgramProject {
+        thanotopolis_usage::live_stt::DeepgramProject::new(
+            &self.settings.base_url,
+            &self.settings.api_key,
+            "proj-1",
+        )
+    }
+
     /// `fail_with`: answer every request with this status.
     pub async fn start(fail_with: Option<u16>) -> FakeDeepgram {
         let requests = Arc::new(Mutex::new(Vec::new()));

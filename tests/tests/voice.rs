@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 use thanotopolis_tenant_auth::Role;
 use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions, TestUser};
-use thanotopolis_usage::live_stt::DeepgramProject;
 
 async fn app_with(backend: Backend, deepgram: Option<&FakeDeepgram>) -> TestApp {
     TestApp::spawn_with(
@@ -218,11 +217,7 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
         backend,
         TestOptions {
             deepgram: Some(deepgram.settings.clone()),
-            live_stt: Some(DeepgramProject::new(
-                &deepgram.settings.base_url,
-                &deepgram.settings.api_key,
-                "proj-1",
-            )),
+            live_stt: Some(deepgram.project()),
             ..TestOptions::default()
         },
     )

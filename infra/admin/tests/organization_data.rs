@@ -19,7 +19,6 @@ use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{
     all_items, on_both_backends, Backend, Socket, TestApp, TestOptions, TestOrg, TestUser,
 };
-use thanotopolis_usage::live_stt::DeepgramProject;
 
 /// An organization with something of everything: three users (one of them promoted, with a
 /// failed login and a refresh; one an admin who reports a metric), its own agent, a conversation with an agent's reply (usage), a member
@@ -182,11 +181,7 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
         TestOptions {
             llm: Some(provider.settings.clone()),
             deepgram: Some(deepgram.settings.clone()),
-            live_stt: Some(DeepgramProject::new(
-                &deepgram.settings.base_url,
-                &deepgram.settings.api_key,
-                "proj-1",
-            )),
+            live_stt: Some(deepgram.project()),
             ..TestOptions::default()
         },
     )

@@ -550,26 +550,17 @@ impl Store for SqliteStore {
         if keys.is_empty() {
             return Ok(());
         }
-        retrying(&self.conflicts, || async {
-            let _held = self.in_flight.single_writes(keys.clone())?;
-            let keys = keys.clone();
-            self.run(move |inner, conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_error)?;
-                let now = now_epoch();
-                for key in keys {
-                    let delete = Write::Delete {
-                        key,
-                        condition: None,
-                    };
-                    inner.apply(&tx, &delete, now)?;
-                }
-                tx.commit().map_err(sql_error)
+        let deletes = keys
+            .iter()
+            .map(|key| Write::Delete {
+                key: key.clone(),
+                condition: None,
             })
+            .collect();
+        // Deletes of a batch are single writes: a transaction holding one of them refuses
+        // it, other single writes do not.
+        self.apply_all(deletes, || self.in_flight.single_writes(keys.clone()))
             .await
-        })
-        .await
     }
 
     async fn query(&self, query: &Query) -> StoreResult<Page> {
@@ -659,8 +650,21 @@ impl Store for SqliteStore {
 
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
         let keys = check_transaction(self.inner.schema, &writes)?;
+        self.apply_all(writes, || self.in_flight.transaction(keys.clone()))
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Applies `writes` in one SQLite transaction, all or nothing, while `hold` holds their
+    /// items against conflicting writes (retried while they conflict).
+    async fn apply_all(
+        &self,
+        writes: Vec<Write>,
+        hold: impl Fn() -> StoreResult<crate::conflicts::Held>,
+    ) -> StoreResult<()> {
         retrying(&self.conflicts, || async {
-            let _held = self.in_flight.transaction(keys.clone())?;
+            let _held = hold()?;
             let writes = writes.clone();
             self.run(move |inner, conn| {
                 let tx = conn
@@ -683,9 +687,7 @@ impl Store for SqliteStore {
         })
         .await
     }
-}
 
-impl SqliteStore {
     /// One page of a query as the items' stored text, and the cursor past its last item when
     /// more follow (only that item is parsed here).
     async fn query_bodies(&self, query: &Query) -> StoreResult<(Vec<String>, Option<String>)> {
