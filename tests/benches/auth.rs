@@ -110,7 +110,7 @@ async fn main() {
         "POST /api/organizations/register   store round trips {register_org_trips} (e-mail index check + 1 transaction)"
     );
     println!(
-        "POST /api/auth/register            store round trips {register_trips} (access-code lookup + 1 transaction)"
+        "POST /api/auth/register            store round trips {register_trips} (access-code lookup + 1 transaction + the pending-invitation query)"
     );
     login_burst(&app, &login_body).await;
 }
