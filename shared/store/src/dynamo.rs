@@ -498,7 +498,8 @@ impl Store for DynamoStore {
 
 impl DynamoStore {
     /// One `BatchWriteItem` of up to 25 requests, sent again while it conflicts with a
-    /// transaction, and its unprocessed part (throttling) until none is left.
+    /// transaction, and its unprocessed part (throttled, or held by a transaction) until none
+    /// is left. Deletes are idempotent: sending one twice is harmless.
     async fn write_batch(&self, mut pending: Vec<WriteRequest>) -> StoreResult<()> {
         let mut attempt = 0u32;
         while !pending.is_empty() {
