@@ -238,15 +238,7 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
         "never imported"
     );
 
-    let (_, grant) = app
-        .post("/api/stt/token", org.admin.token(), json!({}))
-        .await;
-    let url = grant["url"].as_str().unwrap();
-    let tag = url
-        .split('&')
-        .find_map(|p| p.strip_prefix("tag="))
-        .expect("a tag in the live URL")
-        .replace("%3A", ":");
+    let tag = live_tag(&app, org.admin.token()).await;
     assert!(
         tag.contains(&org.id) && tag.contains(&org.admin.id),
         "{tag}"
@@ -293,7 +285,81 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
     assert_eq!(stats().await["total_stt_seconds"], 30.5);
 }
 
+/// The usage tag of a live stream the user may open (`POST /api/stt/token`).
+async fn live_tag(app: &TestApp, token: Option<&str>) -> String {
+    let (_, grant) = app.post("/api/stt/token", token, json!({})).await;
+    let url = grant["url"].as_str().unwrap();
+    url.split('&')
+        .find_map(|p| p.strip_prefix("tag="))
+        .expect("a tag in the live URL")
+        .replace("%3A", ":")
+}
+
+/// A window of more requests than a run reads is finished by the next runs, page after page,
+/// before the mark moves: none is skipped, none counted twice.
+async fn a_long_window_is_imported_over_several_runs(backend: Backend) {
+    let deepgram = FakeDeepgram::start(None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            deepgram: Some(deepgram.settings.clone()),
+            // Pages of 2, 2 pages a run: a run reads 4 requests.
+            live_stt: Some(deepgram.project().with_paging(2, 2)),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let admin = app.member_with_role(&org, Role::Admin).await;
+    let tag = live_tag(&app, org.admin.token()).await;
+    deepgram.list(
+        (1..=7)
+            .map(|i| listed_request(&format!("req-{i}"), &[&tag], i as f64))
+            .collect(),
+    );
+    let stats = async || {
+        let (_, stats) = app
+            .get("/api/admin/usage/stats?period=day", admin.token())
+            .await;
+        stats
+    };
+
+    let first = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (&first["imported"], &first["complete"], &first["first_page"]),
+        (&json!(4), &json!(false), &json!(0)),
+        "{first}"
+    );
+    assert_eq!(
+        stats().await["live_stt_imported_at"],
+        Value::Null,
+        "not imported through any window yet"
+    );
+    let second = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (
+            &second["imported"],
+            &second["complete"],
+            &second["first_page"]
+        ),
+        (&json!(3), &json!(true), &json!(2)),
+        "{second}"
+    );
+    assert_eq!(
+        (&second["since"], &second["through"]),
+        (&first["since"], &first["through"]),
+        "the same window, read on"
+    );
+    let after = stats().await;
+    assert_eq!(after["total_stt_seconds"], 28.0, "1 + 2 + … + 7: {after}");
+    assert!(after["live_stt_imported_at"].is_string(), "{after}");
+    let third = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(third["first_page"], 0, "a new window: {third}");
+    assert_ne!(third["since"], first["since"], "{third}");
+}
+
 on_both_backends!(
+    a_long_window_is_imported_over_several_runs,
     live_streams_are_metered_from_deepgram,
     files_are_transcribed_with_the_contracts_parameters,
     live_streaming_gets_a_short_lived_token,

@@ -11,7 +11,7 @@ use crate::{import_record, UsageRecord, STT_SECONDS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_store::{Store, StoreError};
+use thanotopolis_store::{Store, StoreError, Update};
 use thanotopolis_tenant_auth::creation::Imported;
 use thanotopolis_tenant_auth::{format_rfc3339, keys, usage_tags};
 use time::OffsetDateTime;
@@ -24,6 +24,9 @@ pub struct DeepgramProject {
     base_url: String,
     api_key: String,
     project_id: String,
+    /// Requests per page, and pages a run reads at most.
+    page_size: u32,
+    max_pages: u32,
 }
 
 impl std::fmt::Debug for DeepgramProject {
@@ -60,7 +63,18 @@ impl DeepgramProject {
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             project_id: project_id.to_string(),
+            page_size: PAGE,
+            max_pages: MAX_PAGES,
         }
+    }
+
+    /// Reads pages of `page_size` requests, at most `max_pages` a run (Deepgram's maximum
+    /// page and a run's share of the scheduled task's time, unless a test needs windows of
+    /// several runs without tens of thousands of requests).
+    pub fn with_paging(mut self, page_size: u32, max_pages: u32) -> Self {
+        self.page_size = page_size.clamp(1, PAGE);
+        self.max_pages = max_pages.max(1);
+        self
     }
 
     /// One page of the project's requests between `start` and `end`.
@@ -75,7 +89,7 @@ impl DeepgramProject {
             &[
                 ("start", start),
                 ("end", end),
-                ("limit", &PAGE.to_string()),
+                ("limit", &self.page_size.to_string()),
                 ("page", &page.to_string()),
                 ("status", "succeeded"),
             ],
@@ -102,7 +116,7 @@ impl DeepgramProject {
 
 /// Requests per page (Deepgram's maximum).
 const PAGE: u32 = 1000;
-/// Pages read per run at most; the next run goes on from where this one stopped.
+/// Pages read per run at most; the next run goes on with the same window from the page after.
 const MAX_PAGES: u32 = 50;
 /// How far back a run looks before the end of the previous one: Deepgram lists a stream once
 /// it has ended, so a request can appear after a run covered its start.
@@ -164,37 +178,56 @@ pub struct LiveImportReport {
     pub not_ours: usize,
     pub since: String,
     pub through: String,
+    /// The window's first page this run read (0 unless it went on with an earlier run's).
+    pub first_page: u32,
+    /// Whether the window was read to its end; if not, the next run reads on from here.
+    pub complete: bool,
 }
 
 /// Imports the tagged requests Deepgram lists since the last run (with an overlap), then moves
-/// the mark that says when live usage was last imported.
+/// the mark that says when live usage was last imported. A window of more requests than a run
+/// reads is gone on with by the next run, from the page after, before a new window starts.
 pub async fn import(
     store: &dyn Store,
     project: &DeepgramProject,
     now: OffsetDateTime,
 ) -> Result<LiveImportReport, LiveImportError> {
-    let mark = keys::live_stt_import_mark();
-    let previous = store
-        .get(&mark)
-        .await?
-        .and_then(|m| m.get("through").and_then(Value::as_str).map(str::to_string))
-        .and_then(|t| {
-            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-        });
-    let since = previous.map_or(now - FIRST_WINDOW, |t| t - OVERLAP);
+    let mark_key = keys::live_stt_import_mark();
+    let mark = store.get(&mark_key).await?;
+    let text = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
+    let resume = mark.as_ref().and_then(|m| m.get("resume")).and_then(|r| {
+        let page = u32::try_from(r.get("page")?.as_u64()?).ok()?;
+        Some((text(r, "since")?, text(r, "through")?, page))
+    });
+    let (since, through, first_page) = match resume {
+        Some(window) => window,
+        None => {
+            let previous = mark
+                .as_ref()
+                .and_then(|m| m.get("through"))
+                .and_then(Value::as_str)
+                .and_then(|t| {
+                    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+                });
+            let since = previous.map_or(now - FIRST_WINDOW, |t| t - OVERLAP);
+            (deepgram_time(since), deepgram_time(now), 0)
+        }
+    };
     let mut report = LiveImportReport {
-        since: deepgram_time(since),
-        through: deepgram_time(now),
+        since,
+        through,
+        first_page,
         ..LiveImportReport::default()
     };
     let secret = project.api_key.as_bytes();
     let mut organizations: std::collections::HashMap<Uuid, bool> = Default::default();
-    let mut complete = false;
-    for page in 0..MAX_PAGES {
+    let mut next_page = first_page;
+    for _ in 0..project.max_pages {
         let requests = project
-            .requests(&report.since, &report.through, page)
+            .requests(&report.since, &report.through, next_page)
             .await?;
-        let last_page = requests.len() < PAGE as usize;
+        next_page += 1;
+        let last_page = requests.len() < project.page_size as usize;
         report.requests += requests.len();
         for request in requests {
             let details = request.response.and_then(|r| r.details);
@@ -254,18 +287,23 @@ pub async fn import(
             }
         }
         if last_page {
-            complete = true;
+            report.complete = true;
             break;
         }
     }
-    // An incomplete window (more pages than a run reads) is not marked done: the next run
-    // starts from the same place, and what this one recorded is found again.
-    if complete {
+    if report.complete {
+        // The window's end in Deepgram's form is RFC 3339 as the mark keeps it.
         let item = thanotopolis_store::item(json!({
-            "pk": mark.pk, "sk": mark.sk,
-            "through": format_rfc3339(now), "imported_at": format_rfc3339(now),
+            "pk": mark_key.pk, "sk": mark_key.sk,
+            "through": report.through, "imported_at": format_rfc3339(now),
         }));
         store.put(item, None).await?;
+    } else {
+        // Not done: the last complete window's mark stays, and the next run reads on.
+        let resume = json!({ "since": report.since, "through": report.through, "page": next_page });
+        store
+            .update(&mark_key, Update::new().set("resume", resume), None)
+            .await?;
     }
     Ok(report)
 }
