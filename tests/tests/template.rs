@@ -433,6 +433,7 @@ fn the_operator_policy_grants_item_access_only() {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:ConditionCheckItem",
+        "dynamodb:BatchWriteItem",
         "execute-api:ManageConnections",
     ]
     .into_iter()
@@ -447,4 +448,27 @@ fn the_operator_policy_grants_item_access_only() {
             "no resource wildcard: {resources}"
         );
     }
+}
+
+/// `Store::delete_batch` is DynamoDB's `BatchWriteItem`, which transactions' item actions do
+/// not grant: the functions that delete in bulk (a conversation's partition, a message history)
+/// have it, and no other function.
+#[test]
+fn only_bulk_deleting_functions_may_batch_write() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("resources");
+    let mut batch_writers = BTreeSet::new();
+    for (name, resource) in resources {
+        if s(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let policies = format!("{:?}", resource["Properties"]["Policies"]);
+        if policies.contains("dynamodb:BatchWriteItem") {
+            batch_writers.insert(s(name));
+        }
+    }
+    assert_eq!(
+        batch_writers,
+        BTreeSet::from(["ConversationsFunction".to_string()])
+    );
 }
