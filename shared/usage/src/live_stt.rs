@@ -11,7 +11,7 @@ use crate::{import_record, UsageRecord, STT_SECONDS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
-use thanotopolis_store::{Store, StoreError, Update};
+use thanotopolis_store::{Store, StoreError};
 use thanotopolis_tenant_auth::creation::Imported;
 use thanotopolis_tenant_auth::{format_rfc3339, keys, usage_tags};
 use time::OffsetDateTime;
@@ -299,11 +299,15 @@ pub async fn import(
         }));
         store.put(item, None).await?;
     } else {
-        // Not done: the last complete window's mark stays, and the next run reads on.
-        let resume = json!({ "since": report.since, "through": report.through, "page": next_page });
-        store
-            .update(&mark_key, Update::new().set("resume", resume), None)
-            .await?;
+        // Not done: the last complete window's mark stays, and the next run reads on. (A put,
+        // as the complete mark: the scheduled function may only put the mark.)
+        let kept = |name: &str| mark.as_ref().and_then(|m| m.get(name)).cloned();
+        let item = thanotopolis_store::item(json!({
+            "pk": mark_key.pk, "sk": mark_key.sk,
+            "through": kept("through"), "imported_at": kept("imported_at"),
+            "resume": { "since": report.since, "through": report.through, "page": next_page },
+        }));
+        store.put(item, None).await?;
     }
     Ok(report)
 }
