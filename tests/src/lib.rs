@@ -4,6 +4,7 @@
 
 pub mod counting;
 pub mod deepgram;
+pub mod iam;
 pub mod interrupting;
 pub mod openai;
 pub mod routes;

@@ -14,6 +14,7 @@ use thanotopolis_service::Stores;
 use thanotopolis_tenant_auth::validate::Subdomain;
 use thanotopolis_tenant_auth::Role;
 use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
+use thanotopolis_tests::iam::{self, Requests};
 use thanotopolis_tests::interrupting::Interrupting;
 use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{
@@ -559,7 +560,43 @@ async fn an_exported_organization_imports_into_an_empty_store_whole(backend: Bac
     assert_eq!(status, 200, "{info}");
 }
 
+/// Export, erasure and import ask only what the template's `OperatorPolicy` grants (every
+/// store call recorded as the DynamoDB request AWS authorizes).
+async fn the_operator_tool_stays_within_its_policy(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with_llm(backend, provider.settings.clone()).await;
+    let gone = populate(&app).await;
+    let subdomain = Subdomain::parse(&gone.org.subdomain).unwrap();
+    let requests = Requests::default();
+    let mut recorded = app.gateway.app.clone();
+    recorded.stores = iam::recording(requests.clone())(recorded.stores.clone());
+    let store = recorded.stores.main.as_ref();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("org.jsonl");
+
+    let exported = thanotopolis_admin::archive::export(store, &subdomain, &archive, false)
+        .await
+        .unwrap();
+    assert!(exported.is_some());
+    assert!(erase::run(&recorded, &subdomain, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_some());
+    thanotopolis_admin::archive::import(store, &archive, false)
+        .await
+        .unwrap();
+    let made = requests.take();
+    assert!(
+        made.iter().any(|r| r.action == "dynamodb:BatchWriteItem"),
+        "the erasure deletes in batches"
+    );
+    let template = iam::template();
+    let denied = iam::denied(&iam::statements(&template, "OperatorPolicy"), &made);
+    assert!(denied.is_empty(), "not in OperatorPolicy: {denied:#?}");
+}
+
 on_both_backends!(
+    the_operator_tool_stays_within_its_policy,
     deleting_an_organization_leaves_no_trace_and_others_untouched,
     an_interrupted_erasure_finishes_when_run_again,
     an_exported_organization_imports_into_an_empty_store_whole,

@@ -1,0 +1,102 @@
+//! The deployed policies allow what the code does: each scheduled task's store calls, recorded
+//! while it runs on both backends, are held against its function's policy in
+//! `infra/template.yaml` (actions, tables, indexes and `dynamodb:LeadingKeys` conditions).
+
+use serde_json::json;
+use std::time::Duration;
+use thanotopolis_local::Limits;
+use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
+use thanotopolis_tests::iam::{self, Requests};
+use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
+
+async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
+    let requests = Requests::default();
+    let deepgram = FakeDeepgram::start(None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            // Sockets idle for 1 s are due a keep-alive.
+            limits: Some(Limits {
+                idle_timeout: Duration::from_secs(2),
+                ..Limits::API_GATEWAY
+            }),
+            deepgram: Some(deepgram.settings.clone()),
+            // One page of 2 a run: the first import leaves its window unfinished.
+            live_stt: Some(deepgram.project().with_paging(2, 1)),
+            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "Idle" }))
+        .await;
+    let (_socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!(
+        "/?conversation_id={conv}&token={}",
+        org.admin.access
+    )))
+    .await
+    .expect("the admin connects");
+    let (_, grant) = app
+        .post("/api/stt/token", org.admin.token(), json!({}))
+        .await;
+    let tag = grant["url"]
+        .as_str()
+        .unwrap()
+        .split('&')
+        .find_map(|p| p.strip_prefix("tag="))
+        .expect("a tag")
+        .replace("%3A", ":");
+    deepgram.list(
+        (1..=3)
+            .map(|i| listed_request(&format!("req-{i}"), &[&tag], 10.0))
+            .collect(),
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let template = iam::template();
+    // Each task twice where its second run takes another path (the import finishes its window).
+    for task in [
+        "stt-usage-import",
+        "stt-usage-import",
+        "usage-rollup",
+        "keep-alive",
+    ] {
+        requests.take();
+        let report = app.run_scheduled(task).await;
+        let made = requests.take();
+        assert!(!made.is_empty(), "{task} uses the store: {report}");
+        let function = iam::scheduled_function(&template, task);
+        let denied = iam::denied(&iam::statements(&template, &function), &made);
+        assert!(
+            denied.is_empty(),
+            "{task} ({function}) makes requests its policy does not allow: {denied:#?}"
+        );
+    }
+}
+
+/// The recording and the check see what they must: a request outside a policy is found.
+#[test]
+fn a_request_outside_the_policy_is_denied() {
+    let template = iam::template();
+    let importer = iam::statements(&template, "SttUsageImportFunction");
+    let request = |action, pk: &str| iam::Request {
+        action,
+        table: "MainTable",
+        index: None,
+        pk: pk.to_string(),
+    };
+    let allowed = request("dynamodb:PutItem", "TENANT#1#USAGE#2026-12-04");
+    let wrong_partition = request("dynamodb:PutItem", "DASHBOARD");
+    let wrong_action = request("dynamodb:UpdateItem", "USAGE#ALL");
+    assert_eq!(
+        iam::denied(
+            &importer,
+            &[allowed, wrong_partition.clone(), wrong_action.clone()]
+        ),
+        [wrong_partition, wrong_action]
+    );
+}
+
+on_both_backends!(scheduled_tasks_stay_within_their_policies);
