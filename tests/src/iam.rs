@@ -200,6 +200,44 @@ pub fn scheduled_function(template: &Value, task: &str) -> String {
     panic!("no function runs the task {task}")
 }
 
+/// The function whose API event serves `method path` (an actual path: `{param}` segments of
+/// the template match any one segment; a query string is ignored).
+pub fn rest_function(template: &Value, method: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    for (name, resource) in resources {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            let props = &event["Properties"];
+            if event["Type"].as_str() != Some("Api")
+                || !props["Method"]
+                    .as_str()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(method))
+            {
+                continue;
+            }
+            let routed: Vec<&str> = props["Path"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_matches('/')
+                .split('/')
+                .collect();
+            let matches = routed.len() == actual.len()
+                && routed
+                    .iter()
+                    .zip(&actual)
+                    .all(|(r, a)| r == a || (r.starts_with('{') && r.ends_with('}')));
+            if matches {
+                return name.as_str().expect("a logical id").to_string();
+            }
+        }
+    }
+    panic!("no function serves {method} {path}")
+}
+
 /// The requests of `requests` that no `Allow` statement of `statements` (a policy's
 /// `Statement` list in the template) grants: action, resource (a table by `!GetAtt X.Arn`,
 /// an index by `!Sub "${X.Arn}/index/NAME"` or `/index/*`) and any `dynamodb:LeadingKeys`

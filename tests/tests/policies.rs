@@ -7,6 +7,7 @@ use std::time::Duration;
 use thanotopolis_local::Limits;
 use thanotopolis_tests::deepgram::{listed_request, FakeDeepgram};
 use thanotopolis_tests::iam::{self, Requests};
+use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
 
 async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
@@ -76,6 +77,113 @@ async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
     }
 }
 
+/// One REST call, its store requests held against the policy of the function that serves it.
+async fn checked(
+    app: &TestApp,
+    requests: &Requests,
+    call: (reqwest::Method, &str),
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let (method, path) = call;
+    requests.take();
+    let answer = app.call(method.clone(), path, token, body).await;
+    let made = requests.take();
+    let template = iam::template();
+    let function = iam::rest_function(&template, method.as_str(), path);
+    let denied = iam::denied(&iam::statements(&template, &function), &made);
+    assert!(
+        denied.is_empty(),
+        "{method} {path} ({function}) makes requests its policy does not allow: {denied:#?}"
+    );
+    answer
+}
+
+/// A journey through the REST API, each call's store requests within its function's policy:
+/// sessions, conversations with an agent's reply, history cleared, a conversation deleted,
+/// the organization's usage and audit trail, a member removed.
+async fn rest_calls_stay_within_their_functions_policies(backend: Backend) {
+    use reqwest::Method;
+    let requests = Requests::default();
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let member = app.join(&org).await;
+    let admin = org.admin.token();
+    let (status, _) = checked(
+        &app,
+        &requests,
+        (Method::POST, "/api/auth/login"),
+        None,
+        Some(json!({ "email": member.email, "password": "wrong password" })),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, session) = checked(
+        &app,
+        &requests,
+        (Method::POST, "/api/auth/login"),
+        None,
+        Some(json!({ "email": member.email, "password": member.password })),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let (status, _) = checked(
+        &app,
+        &requests,
+        (Method::POST, "/api/auth/refresh"),
+        None,
+        Some(json!({ "refresh_token": session["refresh_token"] })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, conv) = checked(
+        &app,
+        &requests,
+        (Method::POST, "/api/conversations"),
+        admin,
+        Some(json!({ "title": "Arrangements", "participant_emails": [member.email] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{conv}");
+    let id = conv["id"].as_str().unwrap().to_string();
+    let messages = format!("/api/conversations/{id}/messages");
+    let (status, reply) = checked(
+        &app,
+        &requests,
+        (Method::POST, &messages),
+        admin,
+        Some(json!({ "content": "We lost our father yesterday" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    for path in [
+        messages.as_str(),
+        "/api/conversations",
+        "/api/organizations/current/usage",
+        "/api/organizations/current/audit",
+        "/api/auth/me",
+    ] {
+        let (status, body) = checked(&app, &requests, (Method::GET, path), admin, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    for path in [messages.clone(), format!("/api/conversations/{id}")] {
+        let (status, body) = checked(&app, &requests, (Method::DELETE, &path), admin, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let remove = format!("/api/organizations/{}/users/{}", org.id, member.id);
+    let (status, body) = checked(&app, &requests, (Method::DELETE, &remove), admin, None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// The recording and the check see what they must: a request outside a policy is found.
 #[test]
 fn a_request_outside_the_policy_is_denied() {
@@ -99,4 +207,7 @@ fn a_request_outside_the_policy_is_denied() {
     );
 }
 
-on_both_backends!(scheduled_tasks_stay_within_their_policies);
+on_both_backends!(
+    scheduled_tasks_stay_within_their_policies,
+    rest_calls_stay_within_their_functions_policies,
+);
