@@ -184,6 +184,67 @@ async fn rest_calls_stay_within_their_functions_policies(backend: Backend) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A WebSocket session (connect, a message and the agent's streamed reply, disconnect) asks
+/// only what the realtime function's policy grants.
+async fn a_websocket_session_stays_within_the_realtime_policy(backend: Backend) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let requests = Requests::default();
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let org = app.register_org().await;
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "Live" }))
+        .await;
+    requests.take();
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&format!(
+        "/?conversation_id={conv}&token={}",
+        org.admin.access
+    )))
+    .await
+    .expect("the admin connects");
+    let frame = json!({ "type": "message", "content": "@GRIEF_SUPPORT my father died" });
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    let mut messages = 0;
+    while messages < 2 {
+        let next = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("a frame");
+        if let Message::Text(text) = next {
+            let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] == "message" {
+                messages += 1;
+            }
+        }
+    }
+    socket.close(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let made = requests.take();
+    assert!(
+        made.iter().any(|r| r.table == "ConnectionsTable"),
+        "the session's connection row: {made:#?}"
+    );
+    let template = iam::template();
+    let denied = iam::denied(&iam::statements(&template, "RealtimeFunction"), &made);
+    assert!(
+        denied.is_empty(),
+        "not in RealtimeFunction's policy: {denied:#?}"
+    );
+}
+
 /// The recording and the check see what they must: a request outside a policy is found.
 #[test]
 fn a_request_outside_the_policy_is_denied() {
@@ -210,4 +271,5 @@ fn a_request_outside_the_policy_is_denied() {
 on_both_backends!(
     scheduled_tasks_stay_within_their_policies,
     rest_calls_stay_within_their_functions_policies,
+    a_websocket_session_stays_within_the_realtime_policy,
 );
