@@ -282,6 +282,19 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The usage tag of a live speech-to-text stream the user may open (`POST /api/stt/token`).
+    pub async fn live_stt_tag(&self, token: Option<&str>) -> String {
+        let (status, grant) = self.post("/api/stt/token", token, json!({})).await;
+        assert_eq!(status, 200, "a live STT grant: {grant}");
+        grant["url"]
+            .as_str()
+            .expect("a live URL")
+            .split('&')
+            .find_map(|p| p.strip_prefix("tag="))
+            .expect("a tag in the live URL")
+            .replace("%3A", ":")
+    }
+
     /// Creates a conversation (`body` as `POST /api/conversations` takes it) and returns its id.
     pub async fn create_conversation(&self, token: Option<&str>, body: Value) -> String {
         let (status, conv) = self.post("/api/conversations", token, body).await;

@@ -39,16 +39,7 @@ async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
     )))
     .await
     .expect("the admin connects");
-    let (_, grant) = app
-        .post("/api/stt/token", org.admin.token(), json!({}))
-        .await;
-    let tag = grant["url"]
-        .as_str()
-        .unwrap()
-        .split('&')
-        .find_map(|p| p.strip_prefix("tag="))
-        .expect("a tag")
-        .replace("%3A", ":");
+    let tag = app.live_stt_tag(org.admin.token()).await;
     deepgram.list(
         (1..=3)
             .map(|i| listed_request(&format!("req-{i}"), &[&tag], 10.0))
@@ -75,6 +66,22 @@ async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
             "{task} ({function}) makes requests its policy does not allow: {denied:#?}"
         );
     }
+}
+
+/// A gateway whose store calls are recorded, with a model that answers.
+async fn recorded_with_llm(backend: Backend) -> (TestApp, Requests, FakeOpenAi) {
+    let requests = Requests::default();
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    (app, requests, provider)
 }
 
 /// One REST call, its store requests held against the policy of the function that serves it.
@@ -104,17 +111,7 @@ async fn checked(
 /// the organization's usage and audit trail, a member removed.
 async fn rest_calls_stay_within_their_functions_policies(backend: Backend) {
     use reqwest::Method;
-    let requests = Requests::default();
-    let provider = FakeOpenAi::start(Script::default()).await;
-    let app = TestApp::spawn_with(
-        backend,
-        TestOptions {
-            llm: Some(provider.settings.clone()),
-            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
-            ..TestOptions::default()
-        },
-    )
-    .await;
+    let (app, requests, _provider) = recorded_with_llm(backend).await;
     let org = app.register_org().await;
     let member = app.join(&org).await;
     let admin = org.admin.token();
@@ -189,17 +186,7 @@ async fn rest_calls_stay_within_their_functions_policies(backend: Backend) {
 async fn a_websocket_session_stays_within_the_realtime_policy(backend: Backend) {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let requests = Requests::default();
-    let provider = FakeOpenAi::start(Script::default()).await;
-    let app = TestApp::spawn_with(
-        backend,
-        TestOptions {
-            llm: Some(provider.settings.clone()),
-            wrap_stores: Some(std::sync::Arc::new(iam::recording(requests.clone()))),
-            ..TestOptions::default()
-        },
-    )
-    .await;
+    let (app, requests, _provider) = recorded_with_llm(backend).await;
     let org = app.register_org().await;
     let conv = app
         .create_conversation(org.admin.token(), json!({ "title": "Live" }))

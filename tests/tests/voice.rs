@@ -238,7 +238,7 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
         "never imported"
     );
 
-    let tag = live_tag(&app, org.admin.token()).await;
+    let tag = app.live_stt_tag(org.admin.token()).await;
     assert!(
         tag.contains(&org.id) && tag.contains(&org.admin.id),
         "{tag}"
@@ -285,16 +285,6 @@ async fn live_streams_are_metered_from_deepgram(backend: Backend) {
     assert_eq!(stats().await["total_stt_seconds"], 30.5);
 }
 
-/// The usage tag of a live stream the user may open (`POST /api/stt/token`).
-async fn live_tag(app: &TestApp, token: Option<&str>) -> String {
-    let (_, grant) = app.post("/api/stt/token", token, json!({})).await;
-    let url = grant["url"].as_str().unwrap();
-    url.split('&')
-        .find_map(|p| p.strip_prefix("tag="))
-        .expect("a tag in the live URL")
-        .replace("%3A", ":")
-}
-
 /// A window of more requests than a run reads is finished by the next runs, page after page,
 /// before the mark moves: none is skipped, none counted twice.
 async fn a_long_window_is_imported_over_several_runs(backend: Backend) {
@@ -311,7 +301,7 @@ async fn a_long_window_is_imported_over_several_runs(backend: Backend) {
     .await;
     let org = app.register_org().await;
     let admin = app.member_with_role(&org, Role::Admin).await;
-    let tag = live_tag(&app, org.admin.token()).await;
+    let tag = app.live_stt_tag(org.admin.token()).await;
     deepgram.list(
         (1..=7)
             .map(|i| listed_request(&format!("req-{i}"), &[&tag], i as f64))

@@ -189,17 +189,7 @@ async fn deleting_an_organization_leaves_no_trace_and_others_untouched(backend: 
     .await;
     let gone = populate(&app).await;
     // A live stream of one of its users, metered from Deepgram's list of requests.
-    let (status, grant) = app
-        .post("/api/stt/token", gone.member.token(), json!({}))
-        .await;
-    assert_eq!(status, 200, "{grant}");
-    let tag = grant["url"]
-        .as_str()
-        .unwrap()
-        .split('&')
-        .find_map(|p| p.strip_prefix("tag="))
-        .expect("a tag in the live URL")
-        .replace("%3A", ":");
+    let tag = app.live_stt_tag(gone.member.token()).await;
     deepgram.list(vec![listed_request("req-gone", &[&tag], 20.0)]);
     let imported = app.run_scheduled("stt-usage-import").await;
     assert_eq!(imported["imported"], 1, "{imported}");
