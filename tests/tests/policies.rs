@@ -181,6 +181,144 @@ async fn rest_calls_stay_within_their_functions_policies(backend: Backend) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Organization, agent, member, admin and session calls, each within its function's policy.
+async fn admin_and_organization_calls_stay_within_their_functions_policies(backend: Backend) {
+    use reqwest::Method;
+    let (app, requests, _provider) = recorded_with_llm(backend).await;
+    let org = app.register_org().await;
+    let member = app.join(&org).await;
+    let admin = app
+        .member_with_role(&org, thanotopolis_tenant_auth::Role::Admin)
+        .await;
+    let conv = app
+        .create_conversation(org.admin.token(), json!({ "title": "Family" }))
+        .await;
+    let (status, agent) = checked(
+        &app,
+        &requests,
+        (Method::POST, "/api/agents"),
+        org.admin.token(),
+        Some(
+            json!({ "agent_type": "FLORIST", "name": "Florist Agent", "description": "Flowers",
+                     "capabilities": ["flowers"], "configuration_template": {} }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{agent}");
+    let agent = format!("/api/agents/{}", agent["id"].as_str().unwrap());
+    let participants = format!("/api/conversations/{conv}/participants");
+    let calls: Vec<(Method, String, Option<&str>, Option<serde_json::Value>)> = vec![
+        (
+            Method::PATCH,
+            agent.clone(),
+            org.admin.token(),
+            Some(json!({ "name": "Flowers" })),
+        ),
+        (Method::DELETE, agent, org.admin.token(), None),
+        (
+            Method::PATCH,
+            "/api/organizations/current".into(),
+            org.admin.token(),
+            Some(json!({ "name": "Renamed" })),
+        ),
+        (
+            Method::POST,
+            "/api/organizations/current/regenerate-access-code".into(),
+            org.admin.token(),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/api/organizations/{}/users", org.id),
+            org.admin.token(),
+            None,
+        ),
+        (
+            Method::POST,
+            participants.clone(),
+            org.admin.token(),
+            Some(json!({ "email": member.email })),
+        ),
+        (
+            Method::POST,
+            participants.clone(),
+            org.admin.token(),
+            Some(json!({ "email": "cousin@example.org" })),
+        ),
+        (
+            Method::DELETE,
+            format!("{participants}/{}", member.id),
+            org.admin.token(),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/admin/users/{}", member.id),
+            admin.token(),
+            Some(json!({ "is_active": false })),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/admin/users/{}", member.id),
+            admin.token(),
+            Some(json!({ "is_active": true })),
+        ),
+        (
+            Method::GET,
+            "/api/admin/dashboard".into(),
+            admin.token(),
+            None,
+        ),
+        (Method::GET, "/api/admin/users".into(), admin.token(), None),
+        (
+            Method::GET,
+            "/api/admin/usage/stats".into(),
+            admin.token(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/admin/usage/records".into(),
+            admin.token(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/admin/websocket/stats".into(),
+            admin.token(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/admin/system/metrics?metric_type=queue_depth&value=7".into(),
+            admin.token(),
+            Some(json!({ "queue": "stt" })),
+        ),
+        (
+            Method::GET,
+            "/api/admin/system/metrics".into(),
+            admin.token(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/auth/logout".into(),
+            member.token(),
+            Some(json!({ "refresh_token": member.refresh })),
+        ),
+        (
+            Method::POST,
+            "/api/auth/logout/all".into(),
+            admin.token(),
+            Some(json!({})),
+        ),
+    ];
+    for (method, path, token, body) in calls {
+        let (status, answer) = checked(&app, &requests, (method.clone(), &path), token, body).await;
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+    }
+}
+
 /// A WebSocket session (connect, a message and the agent's streamed reply, disconnect) asks
 /// only what the realtime function's policy grants.
 async fn a_websocket_session_stays_within_the_realtime_policy(backend: Backend) {
@@ -258,5 +396,6 @@ fn a_request_outside_the_policy_is_denied() {
 on_both_backends!(
     scheduled_tasks_stay_within_their_policies,
     rest_calls_stay_within_their_functions_policies,
+    admin_and_organization_calls_stay_within_their_functions_policies,
     a_websocket_session_stays_within_the_realtime_policy,
 );
