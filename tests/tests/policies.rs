@@ -10,6 +10,8 @@ use thanotopolis_tests::iam::{self, Requests};
 use thanotopolis_tests::openai::{FakeOpenAi, Script};
 use thanotopolis_tests::{on_both_backends, Backend, TestApp, TestOptions};
 
+/// Speech-to-text calls (status, a live grant, a file transcription) and each scheduled task,
+/// within their functions' policies.
 async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
     let requests = Requests::default();
     let deepgram = FakeDeepgram::start(None).await;
@@ -45,9 +47,54 @@ async fn scheduled_tasks_stay_within_their_policies(backend: Backend) {
             .map(|i| listed_request(&format!("req-{i}"), &[&tag], 10.0))
             .collect(),
     );
+    // Speech-to-text: its status, a live grant and a file transcription.
+    let (status, _) = checked(
+        &app,
+        &requests,
+        (reqwest::Method::GET, "/api/stt/status"),
+        org.admin.token(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = checked(
+        &app,
+        &requests,
+        (reqwest::Method::POST, "/api/stt/token"),
+        org.admin.token(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let boundary = "policy-test";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"audio_file\"; \
+         filename=\"note.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(b"RIFF\0\0\0\0WAVEfmt ");
+    form.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    requests.take();
+    let (status, body) = app
+        .post_body(
+            "/api/stt/file",
+            &org.admin.access,
+            &format!("multipart/form-data; boundary={boundary}"),
+            form,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let template = iam::template();
+    let denied = iam::denied(
+        &iam::statements(
+            &template,
+            &iam::rest_function(&template, "POST", "/api/stt/file"),
+        ),
+        &requests.take(),
+    );
+    assert!(denied.is_empty(), "a transcription: {denied:#?}");
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
-    let template = iam::template();
     // Each task twice where its second run takes another path (the import finishes its window).
     for task in [
         "stt-usage-import",
