@@ -2,6 +2,7 @@
 //! 1,000), on the embedded store: p50/p99 and store round trips, to show that the read cost
 //! does not grow with the number of records. Usage is produced the real way: messages answered
 //! by an agent (a local OpenAI-wire server), each reply recording its tokens.
+//! Then a super_admin's views over 100 organizations (`-- organizations` runs only those).
 //! Run: `cargo bench -p thanotopolis-tests --bench admin`.
 
 use serde_json::json;
@@ -31,6 +32,10 @@ async fn measure(app: &TestApp, label: &str, path: &str, token: &str) {
 
 #[tokio::main]
 async fn main() {
+    // `-- organizations`: only the reads over many organizations.
+    if std::env::args().any(|a| a == "organizations") {
+        return many_organizations().await;
+    }
     let provider = FakeOpenAi::start(Script {
         tokens: vec!["ok".into()],
         ..Script::default()
@@ -82,5 +87,36 @@ async fn main() {
             &root,
         )
         .await;
+    }
+    many_organizations().await;
+}
+
+/// A super_admin's views that read organization by organization, over 100 organizations: on
+/// DynamoDB (moto at `THANOTOPOLIS_TEST_DYNAMODB_ENDPOINT`, where each read is a network round
+/// trip) when it is set, else the embedded store.
+async fn many_organizations() {
+    let backend = match std::env::var("THANOTOPOLIS_TEST_DYNAMODB_ENDPOINT") {
+        Ok(_) => Backend::Dynamodb,
+        Err(_) => Backend::Embedded,
+    };
+    let app = TestApp::spawn(backend).await;
+    let mut root = None;
+    for t in 0..100 {
+        let org = app.register_org().await;
+        if t == 0 {
+            root = Some(app.member_with_role(&org, Role::SuperAdmin).await.access);
+        }
+    }
+    let root = root.expect("a super admin");
+    println!("super_admin reads over 100 organizations, {backend:?} store:");
+    for (label, path) in [
+        (
+            "GET /api/admin/websocket/stats",
+            "/api/admin/websocket/stats",
+        ),
+        ("GET /api/admin/users", "/api/admin/users"),
+        ("GET /api/admin/usage/records", "/api/admin/usage/records"),
+    ] {
+        measure(&app, label, path, &root).await;
     }
 }

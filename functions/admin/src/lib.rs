@@ -138,8 +138,13 @@ async fn patch_tenant(
 async fn websocket_stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     policy::require_admin(&caller)?;
     let (mut total, mut users, mut by_conversation) = (0, 0, serde_json::Map::new());
-    for (scope, _) in scope::tenants(&state, &caller, None).await? {
-        let p = presence::in_tenant(&state, scope.tenant_id()).await?;
+    let tenants = scope::tenants(&state, &caller, None).await?;
+    let presences = scope::each(&tenants, |scope| {
+        let state = &state;
+        async move { Ok(presence::in_tenant(state, scope.tenant_id()).await?) }
+    })
+    .await?;
+    for p in presences {
         total += p.total_connections;
         users += p.total_users;
         for (id, n) in p.by_conversation {

@@ -133,12 +133,13 @@ pub async fn records(
     )?;
     let (start, end) = window.bounds();
     let store = state.stores.main.as_ref();
-    let mut items = Vec::new();
-    for (scope, _) in scope::tenants(&state, &caller, q.tenant_id.as_deref()).await? {
+    let tenants = scope::tenants(&state, &caller, q.tenant_id.as_deref()).await?;
+    let items = scope::each(&tenants, |scope| {
         let query = keys::lookup::tenant_usage(&scope).between(start.clone(), format!("{end}~"));
-        items.extend(thanotopolis_store::query_all(store, &query).await?);
-    }
-    let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items);
+        async move { Ok(thanotopolis_store::query_all(store, &query).await?) }
+    })
+    .await?;
+    let mut records: Vec<UsageRecord> = thanotopolis_store::readable(items.concat());
     let matches = |value: Option<String>, want: &Option<String>| {
         want.as_ref()
             .is_none_or(|w| value.as_deref() == Some(w.as_str()))

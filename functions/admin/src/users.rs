@@ -43,10 +43,13 @@ pub async fn list(
         .as_deref()
         .map(|r| Role::parse(r).ok_or_else(|| ApiError::bad_request("Invalid role")))
         .transpose()?;
-    let mut users: Vec<UserRecord> = Vec::new();
-    for (scope, _) in scope::tenants(&state, &caller, q.tenant_id.as_deref()).await? {
-        users.extend(accounts::list(state.stores.main.as_ref(), &scope).await?);
-    }
+    let tenants = scope::tenants(&state, &caller, q.tenant_id.as_deref()).await?;
+    let store = state.stores.main.as_ref();
+    let mut users: Vec<UserRecord> = scope::each(&tenants, |scope| async move {
+        Ok(accounts::list(store, &scope).await?)
+    })
+    .await?
+    .concat();
     users.retain(|u| {
         role.is_none_or(|r| u.role == r) && q.is_active.is_none_or(|a| u.is_active == a)
     });
