@@ -261,7 +261,11 @@ async fn begin(
     let deactivated = store
         .update(
             &keys::tenant(scope),
-            Update::new().set("is_active", false),
+            // `erasing_since` keeps the scheduled live-STT import from metering it again
+            // while its items are being deleted.
+            Update::new()
+                .set("is_active", false)
+                .set("erasing_since", started_at.clone()),
             Some(Condition::Exists),
         )
         .await;

@@ -402,6 +402,44 @@ async fn an_interrupted_erasure_finishes_when_run_again(backend: Backend) {
     }
 }
 
+/// Deepgram lists an erased organization's streams after its erasure began: the live STT
+/// import run while the erasure is under way meters none of them, so none of its usage is
+/// written back behind the deletes.
+async fn an_organization_being_erased_is_not_metered_again(backend: Backend) {
+    let provider = FakeOpenAi::start(Script::default()).await;
+    let deepgram = FakeDeepgram::start(None).await;
+    let app = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            llm: Some(provider.settings.clone()),
+            deepgram: Some(deepgram.settings.clone()),
+            live_stt: Some(deepgram.project()),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let gone = populate(&app).await;
+    let tag = app.live_stt_tag(gone.member.token()).await;
+    deepgram.list(vec![listed_request("req-late", &[&tag], 20.0)]);
+    let subdomain = Subdomain::parse(&gone.org.subdomain).unwrap();
+    // Cut after its first two writes: the erasure recorded, the organization deactivated.
+    let stores = &app.gateway.app.stores;
+    let mut interrupted = app.gateway.app.clone();
+    interrupted.stores = Stores {
+        main: Arc::new(Interrupting::after(stores.main.clone(), 2)),
+        connections: stores.connections.clone(),
+    };
+    assert!(erase::run(&interrupted, &subdomain, Duration::ZERO)
+        .await
+        .is_err());
+    let report = app.run_scheduled("stt-usage-import").await;
+    assert_eq!(
+        (&report["imported"], &report["not_ours"]),
+        (&json!(0), &json!(1)),
+        "{report}"
+    );
+}
+
 /// The archive's lines, its header's time left out (the only part two exports of the same
 /// data differ in).
 fn lines(path: &std::path::Path) -> Vec<Value> {
@@ -586,6 +624,7 @@ async fn the_operator_tool_stays_within_its_policy(backend: Backend) {
 }
 
 on_both_backends!(
+    an_organization_being_erased_is_not_metered_again,
     the_operator_tool_stays_within_its_policy,
     deleting_an_organization_leaves_no_trace_and_others_untouched,
     an_interrupted_erasure_finishes_when_run_again,

@@ -244,16 +244,17 @@ pub async fn import(
                 continue;
             };
             // Deepgram keeps requests after we erase an organization: its tags still
-            // verify, but its use is not recorded again.
-            let exists = match organizations.get(&scope.tenant_id()) {
+            // verify, but its use is not recorded again, nor while the erasure runs.
+            let metered = match organizations.get(&scope.tenant_id()) {
                 Some(known) => *known,
                 None => {
-                    let found = store.get(&keys::tenant(&scope)).await?.is_some();
+                    let tenant = store.get(&keys::tenant(&scope)).await?;
+                    let found = tenant.is_some_and(|t| !t.contains_key("erasing_since"));
                     organizations.insert(scope.tenant_id(), found);
                     found
                 }
             };
-            if !exists {
+            if !metered {
                 report.not_ours += 1;
                 continue;
             }
@@ -291,24 +292,25 @@ pub async fn import(
             break;
         }
     }
-    if report.complete {
-        // The window's end in Deepgram's form is RFC 3339 as the mark keeps it.
-        let item = thanotopolis_store::item(json!({
-            "pk": mark_key.pk, "sk": mark_key.sk,
-            "through": report.through, "imported_at": format_rfc3339(now),
-        }));
-        store.put(item, None).await?;
+    // A complete window moves the mark (its end in Deepgram's form is RFC 3339, as the mark
+    // keeps it); an unfinished one keeps the last complete window's and says where the next
+    // run reads on. Always a put: the scheduled function may only put the mark.
+    let kept = |name: &str| mark.as_ref().and_then(|m| m.get(name)).cloned();
+    let (through, imported_at, resume) = if report.complete {
+        (json!(report.through), json!(format_rfc3339(now)), None)
     } else {
-        // Not done: the last complete window's mark stays, and the next run reads on. (A put,
-        // as the complete mark: the scheduled function may only put the mark.)
-        let kept = |name: &str| mark.as_ref().and_then(|m| m.get(name)).cloned();
-        let item = thanotopolis_store::item(json!({
-            "pk": mark_key.pk, "sk": mark_key.sk,
-            "through": kept("through"), "imported_at": kept("imported_at"),
-            "resume": { "since": report.since, "through": report.through, "page": next_page },
-        }));
-        store.put(item, None).await?;
-    }
+        let resume = json!({ "since": report.since, "through": report.through, "page": next_page });
+        (
+            kept("through").into(),
+            kept("imported_at").into(),
+            Some(resume),
+        )
+    };
+    let item = thanotopolis_store::item(json!({
+        "pk": mark_key.pk, "sk": mark_key.sk,
+        "through": through, "imported_at": imported_at, "resume": resume,
+    }));
+    store.put(item, None).await?;
     Ok(report)
 }
 
